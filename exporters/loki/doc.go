@@ -1,0 +1,7 @@
+// Package lokiexporter exports OpenTelemetry logs to Loki's push API (/loki/api/v1/push), as
+// protobuf + snappy or JSON, with stream labels chosen from resource and record attributes,
+// everything else in structured metadata, one push per tenant, and exporterhelper's queue,
+// batching and retries.
+//
+//go:generate go run -C internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../metadata.yaml
+package lokiexporter // import "github.com/lookoutdev/lookout/exporters/loki"
