@@ -170,8 +170,10 @@ func TestLabelMapping(t *testing.T) {
 			meta:   map[string]string{},
 		},
 		{
-			name:   "pod as a label when asked",
-			change: func(c *Config) { c.Labels.ResourceAttributes = []AttributeLabel{{Attribute: "k8s.pod.name", Label: "pod"}} },
+			name: "pod as a label when asked",
+			change: func(c *Config) {
+				c.Labels.ResourceAttributes = []AttributeLabel{{Attribute: "k8s.pod.name", Label: "pod"}}
+			},
 			res:    map[string]any{"k8s.pod.name": "p-1", "service.name": "s"},
 			rec:    rec{line: "x", severity: plog.SeverityNumberTrace},
 			labels: `{level="trace", pod="p-1"}`,
