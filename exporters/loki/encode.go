@@ -87,6 +87,7 @@ type encodeStats struct {
 func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 	var stats encodeStats
 	byTenant := map[string]*tenantBatch{}
+	names := map[string]string{} // attribute key -> sanitized name, for this call
 	var key []byte
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -108,7 +109,7 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 		resLabels, resKey := e.labelPairs(res, e.resourceLabels, nil)
 		var resMeta push.LabelsAdapter
 		if e.metadata {
-			resMeta = e.metadataPairs(res, resLabels, e.tenantAttr, nil)
+			resMeta = e.metadataPairs(res, resLabels, e.tenantAttr, names, nil)
 		}
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -142,7 +143,7 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 				}
 				entry := push.Entry{Timestamp: e.timestamp(lr), Line: line}
 				if e.metadata {
-					entry.StructuredMetadata = e.entryMetadata(lr, resMeta, recLabels, level)
+					entry.StructuredMetadata = e.entryMetadata(lr, resMeta, recLabels, level, names)
 				}
 				s.entries = append(s.entries, entry)
 				tb.entries++
@@ -201,7 +202,7 @@ func (e *encoder) streamLabels(res, rec push.LabelsAdapter, level string) push.L
 
 // metadataPairs appends the attributes that are not labels (and not skip) as structured
 // metadata with sanitized names; empty values are left out.
-func (e *encoder) metadataPairs(attrs pcommon.Map, labels push.LabelsAdapter, skip string, out push.LabelsAdapter) push.LabelsAdapter {
+func (e *encoder) metadataPairs(attrs pcommon.Map, labels push.LabelsAdapter, skip string, names map[string]string, out push.LabelsAdapter) push.LabelsAdapter {
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if k == skip && skip != "" {
 			return true
@@ -211,7 +212,11 @@ func (e *encoder) metadataPairs(attrs pcommon.Map, labels push.LabelsAdapter, sk
 				return true
 			}
 		}
-		name := sanitizeLabelName(k)
+		name, ok := names[k]
+		if !ok {
+			name = sanitizeLabelName(k)
+			names[k] = name
+		}
 		value := v.AsString()
 		if name == "" || value == "" {
 			return true
@@ -240,13 +245,13 @@ func (e *encoder) isLabelAttribute(key, name string) bool {
 // entryMetadata is the structured metadata of one entry: the resource's, then the record's
 // attributes that are not labels, the level when it is not a label, trace_id and span_id. A
 // record attribute overrides a resource attribute of the same name.
-func (e *encoder) entryMetadata(lr plog.LogRecord, resMeta, recLabels push.LabelsAdapter, level string) push.LabelsAdapter {
+func (e *encoder) entryMetadata(lr plog.LogRecord, resMeta, recLabels push.LabelsAdapter, level string, names map[string]string) push.LabelsAdapter {
 	attrs := lr.Attributes()
 	n := len(resMeta) + attrs.Len() + 3
 	out := make(push.LabelsAdapter, 0, n)
 	out = append(out, resMeta...)
 	if attrs.Len() > 0 {
-		out = e.metadataPairs(attrs, recLabels, "", out)
+		out = e.metadataPairs(attrs, recLabels, "", names, out)
 		out = dedupeLast(out, len(resMeta))
 	}
 	if !e.level && level != "" && level != "unknown" {

@@ -1,0 +1,93 @@
+package lokiexporter
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// benchLogs is lines records spread over 20 pods of 5 services, with the attributes a
+// Kubernetes agent attaches, a ~160-byte line, a trace context on half of the records and four
+// severities.
+func benchLogs(lines int) plog.Logs {
+	ld := plog.NewLogs()
+	const pods = 20
+	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	severities := []plog.SeverityNumber{plog.SeverityNumberInfo, plog.SeverityNumberDebug, plog.SeverityNumberWarn, plog.SeverityNumberError}
+	for p := range pods {
+		rl := ld.ResourceLogs().AppendEmpty()
+		a := rl.Resource().Attributes()
+		a.PutStr("service.name", fmt.Sprintf("service-%d", p%5))
+		a.PutStr("k8s.namespace.name", "shop")
+		a.PutStr("k8s.container.name", "app")
+		a.PutStr("k8s.cluster.name", "prod-eu-1")
+		a.PutStr("k8s.pod.name", fmt.Sprintf("service-%d-7d9f8b6c5-%05d", p%5, p))
+		a.PutStr("k8s.pod.uid", fmt.Sprintf("0b8e3f3a-1c2d-4e5f-8a9b-%012d", p))
+		a.PutStr("k8s.node.name", fmt.Sprintf("node-%d", p%3))
+		a.PutStr("k8s.deployment.name", fmt.Sprintf("service-%d", p%5))
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for i := p; i < lines; i += pods {
+			lr := lrs.AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Millisecond)))
+			lr.SetSeverityNumber(severities[i%len(severities)])
+			lr.Body().SetStr(fmt.Sprintf(`ts=2026-11-25T10:00:00.%06dZ level=info msg="handled request" method=GET path=/api/v1/orders/%d status=200 duration_ms=%d user=u%d`, i, i, i%500, i%97))
+			lr.Attributes().PutStr("log.iostream", "stdout")
+			if i%2 == 0 {
+				lr.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+				lr.SetSpanID(pcommon.SpanID{byte(i), 2, 3, 4, 5, 6, 7, 8})
+			}
+		}
+	}
+	return ld
+}
+
+// BenchmarkEncode measures the exporter's encode path (group by tenant and stream, order,
+// marshal, compress) for each body format, on growing batches.
+func BenchmarkEncode(b *testing.B) {
+	for _, format := range []Format{FormatProtobuf, FormatJSON} {
+		for _, lines := range []int{100, 1000, 10000} {
+			b.Run(fmt.Sprintf("format=%s/lines=%d", format, lines), func(b *testing.B) {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Client.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
+				enc := newEncoder(cfg)
+				ld := benchLogs(lines)
+				var bodyBytes int
+				var before, after runtime.MemStats
+				b.ReportAllocs()
+				runtime.ReadMemStats(&before)
+				b.ResetTimer()
+				for b.Loop() {
+					batches, _ := enc.group(ld)
+					bodyBytes = 0
+					for _, tb := range batches {
+						req := tb.pushRequest()
+						if format == FormatJSON {
+							body, err := encodeJSON(&req, tb.labelSets())
+							if err != nil {
+								b.Fatal(err)
+							}
+							bodyBytes += len(body)
+							continue
+						}
+						body, release, err := enc.encodeProtobuf(&req)
+						if err != nil {
+							b.Fatal(err)
+						}
+						bodyBytes += len(body)
+						release()
+					}
+				}
+				b.StopTimer()
+				runtime.ReadMemStats(&after)
+				total := float64(b.N) * float64(lines)
+				b.ReportMetric(total/b.Elapsed().Seconds(), "lines/s")
+				b.ReportMetric(float64(bodyBytes)/float64(lines), "bytes/line")
+				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/line")
+			})
+		}
+	}
+}
