@@ -40,6 +40,7 @@ type lokiExporter struct {
 	telemetry *metadata.TelemetryBuilder
 	userAgent string
 	client    *http.Client
+	exporter  attribute.KeyValue // exporter="<component ID>", as exporterhelper's own metrics have
 	logged    sync.Map // reason -> struct{}: refusals already logged at warn level
 }
 
@@ -54,6 +55,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*lokiExporter, error) {
 		enc:       newEncoder(cfg),
 		telemetry: tb,
 		userAgent: fmt.Sprintf("%s/%s (loki exporter)", set.BuildInfo.Command, set.BuildInfo.Version),
+		exporter:  attribute.String("exporter", set.ID.String()),
 	}, nil
 }
 
@@ -80,10 +82,10 @@ func (e *lokiExporter) shutdown(context.Context) error {
 func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	batches, stats := e.enc.group(ld)
 	if stats.truncated > 0 {
-		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.truncated), metric.WithAttributes(attribute.String("action", "truncated")))
+		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.truncated), metric.WithAttributes(e.exporter, attribute.String("action", "truncated")))
 	}
 	if stats.dropped > 0 {
-		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.dropped), metric.WithAttributes(attribute.String("action", "dropped")))
+		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.dropped), metric.WithAttributes(e.exporter, attribute.String("action", "dropped")))
 	}
 	var (
 		retryErrs, permErrs error
@@ -192,19 +194,19 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 	start := time.Now()
 	resp, err := e.client.Do(httpReq)
 	if err != nil {
-		e.telemetry.LokiExporterPushDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status_code", "error")))
+		e.telemetry.LokiExporterPushDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(e.exporter, attribute.String("status_code", "error")))
 		return fmt.Errorf("push %d entries for tenant %q to %s: %w", tb.entries, tb.tenant, e.cfg.Client.Endpoint, err)
 	}
 	msg, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
-	e.telemetry.LokiExporterPushDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status_code", strconv.Itoa(resp.StatusCode))))
+	e.telemetry.LokiExporterPushDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(e.exporter, attribute.String("status_code", strconv.Itoa(resp.StatusCode))))
 
 	out := classify(resp.StatusCode, resp.Header.Get("Retry-After"), string(msg), time.Now())
 	switch out.kind {
 	case outcomeOK:
-		e.telemetry.LokiExporterSentEntries.Add(ctx, int64(tb.entries))
-		e.telemetry.LokiExporterSentBytes.Add(ctx, int64(len(body)))
+		e.telemetry.LokiExporterSentEntries.Add(ctx, int64(tb.entries), metric.WithAttributes(e.exporter))
+		e.telemetry.LokiExporterSentBytes.Add(ctx, int64(len(body)), metric.WithAttributes(e.exporter))
 		return nil
 	case outcomeRetry:
 		err := fmt.Errorf("push %d entries for tenant %q: HTTP %d: %s", tb.entries, tb.tenant, resp.StatusCode, firstLine(string(msg)))
@@ -221,9 +223,9 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 			failed = tb.entries
 		}
 		if accepted := tb.entries - failed; accepted > 0 {
-			e.telemetry.LokiExporterSentEntries.Add(ctx, int64(accepted))
+			e.telemetry.LokiExporterSentEntries.Add(ctx, int64(accepted), metric.WithAttributes(e.exporter))
 		}
-		e.telemetry.LokiExporterFailedEntries.Add(ctx, int64(failed), metric.WithAttributes(attribute.String("reason", out.reason)))
+		e.telemetry.LokiExporterFailedEntries.Add(ctx, int64(failed), metric.WithAttributes(e.exporter, attribute.String("reason", out.reason)))
 		e.logRefusal(tb, resp.StatusCode, out.reason, failed, string(msg))
 		return consumererror.NewPermanent(fmt.Errorf("loki refused %d of %d entries for tenant %q (HTTP %d, reason %s)", failed, tb.entries, tb.tenant, resp.StatusCode, out.reason))
 	}

@@ -278,13 +278,14 @@ func TestRefusalsAreCountedAndLoggedOnce(t *testing.T) {
 	require.Contains(t, warns[0].ContextMap()["loki_message"], "has timestamp too old")
 	require.Len(t, logs.FilterLevelExact(zapcore.DebugLevel).All(), 1)
 
-	reason := attribute.NewSet(attribute.String("reason", "too_old"))
+	exp := attribute.String("exporter", "loki")
+	reason := attribute.NewSet(exp, attribute.String("reason", "too_old"))
 	metadatatest.AssertEqualLokiExporterFailedEntries(t, tel, []metricdata.DataPoint[int64]{{Attributes: reason, Value: 4}},
 		metricdatatest.IgnoreTimestamp())
 	// 1 of 3 for tenant "old" and 1 for "ok", twice.
-	metadatatest.AssertEqualLokiExporterSentEntries(t, tel, []metricdata.DataPoint[int64]{{Value: 4}},
+	metadatatest.AssertEqualLokiExporterSentEntries(t, tel, []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(exp), Value: 4}},
 		metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualLokiExporterLongLines(t, tel, []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(attribute.String("action", "truncated")), Value: 2}},
+	metadatatest.AssertEqualLokiExporterLongLines(t, tel, []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(exp, attribute.String("action", "truncated")), Value: 2}},
 		metricdatatest.IgnoreTimestamp())
 	sent, err := tel.GetMetric("otelcol_loki_exporter_sent_bytes")
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/lookoutdev/lookout/exporters/loki/internal/metadata"
+	"github.com/lookoutdev/lookout/exporters/loki/internal/victorialogstest"
 )
 
 // TestFormatsAgainstVictoriaLogs pushes through the exporter built by the factory (queue,
@@ -21,7 +22,7 @@ func TestFormatsAgainstVictoriaLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts VictoriaLogs")
 	}
-	vl := startVictoriaLogs(t)
+	vl := victorialogstest.Start(t)
 	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for _, format := range []Format{FormatProtobuf, FormatJSON} {
 		t.Run(string(format), func(t *testing.T) {

@@ -1,4 +1,6 @@
-package lokiexporter
+// Package victorialogstest runs a real VictoriaLogs (Apache-2.0; it speaks Loki's push API) for
+// tests of the loki exporter, and reads entries back with LogsQL.
+package victorialogstest
 
 import (
 	"bufio"
@@ -14,15 +16,17 @@ import (
 	"github.com/lookoutdev/lookout/internal/lookouttest"
 )
 
-// victoriaLogs is a real VictoriaLogs server (it speaks Loki's push API) started for one test.
-type victoriaLogs struct {
+// Server is a real VictoriaLogs server (it speaks Loki's push API) started for one test.
+type Server struct {
 	base string // http://127.0.0.1:port
 }
 
 // PushURL is its Loki push endpoint.
-func (v victoriaLogs) PushURL() string { return v.base + "/insert/loki/api/v1/push" }
+func (v Server) PushURL() string { return v.base + "/insert/loki/api/v1/push" }
 
-func startVictoriaLogs(t *testing.T) victoriaLogs {
+// Start installs VictoriaLogs if needed (deploy/local/install.sh), starts it on a free loopback
+// port with its data in t.TempDir(), waits until it is healthy and stops it when the test ends.
+func Start(t *testing.T) Server {
 	t.Helper()
 	bin := lookouttest.Tool(t, "victorialogs", "victoria-logs")
 	addr := lookouttest.FreeAddr(t)
@@ -34,11 +38,11 @@ func startVictoriaLogs(t *testing.T) victoriaLogs {
 	})
 	base := "http://" + addr
 	p.WaitHTTP(t, base+"/health", 30*time.Second)
-	return victoriaLogs{base: base}
+	return Server{base: base}
 }
 
 // Query runs a LogsQL query and returns the matching entries, each as its field map.
-func (v victoriaLogs) Query(ctx context.Context, query string) ([]map[string]string, error) {
+func (v Server) Query(ctx context.Context, query string) ([]map[string]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/select/logsql/query",
 		strings.NewReader(url.Values{"query": {query}}.Encode()))
 	if err != nil {
@@ -70,7 +74,7 @@ func (v victoriaLogs) Query(ctx context.Context, query string) ([]map[string]str
 }
 
 // WaitCount polls query until it returns want entries, and returns them.
-func (v victoriaLogs) WaitCount(t *testing.T, query string, want int, timeout time.Duration) []map[string]string {
+func (v Server) WaitCount(t *testing.T, query string, want int, timeout time.Duration) []map[string]string {
 	t.Helper()
 	var got []map[string]string
 	lookouttest.Eventually(t, timeout, func() error {
