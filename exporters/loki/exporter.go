@@ -41,7 +41,7 @@ type lokiExporter struct {
 	userAgent string
 	client    *http.Client
 	exporter  attribute.KeyValue // exporter="<component ID>", as exporterhelper's own metrics have
-	logged    sync.Map // reason -> struct{}: refusals already logged at warn level
+	logged    sync.Map           // reason -> struct{}: refusals already logged at warn level
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*lokiExporter, error) {
