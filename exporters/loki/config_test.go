@@ -115,6 +115,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.Equal(t, time.Second, b.FlushTimeout)
 	require.Zero(t, b.MaxSize)
 	require.True(t, cfg.Retry.Enabled)
+	require.Zero(t, cfg.Retry.MaxElapsedTime, "an outage must not drop lines")
 	require.Equal(t, FormatProtobuf, cfg.Format)
 	require.False(t, cfg.Client.Compression.IsCompressed())
 	require.True(t, cfg.Labels.Level)

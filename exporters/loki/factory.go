@@ -47,6 +47,11 @@ func createDefaultConfig() component.Config {
 	// MaxSize stays 0: exporterhelper drops a single record larger than max_size, and we drop nothing.
 	queue.Batch = configoptional.Some(batch)
 
+	retry := configretry.NewDefaultBackOffConfig()
+	// Retry until Loki is back: an outage must not drop lines (DESIGN: at least once). The
+	// bounded queue then fills and applies backpressure.
+	retry.MaxElapsedTime = 0
+
 	client := confighttp.NewDefaultClientConfig()
 	// No Content-Encoding: the protobuf body is snappy-compressed already.
 	client.Compression = ""
@@ -54,7 +59,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Client:  client,
 		Queue:   configoptional.Some(queue),
-		Retry:   configretry.NewDefaultBackOffConfig(),
+		Retry:   retry,
 		Timeout: defaultPushDeadline,
 		Format:  FormatProtobuf,
 		Labels: LabelsConfig{
