@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
@@ -50,6 +51,7 @@ import (
 func Components() (otelcol.Factories, error) {
 	var err error
 	f := otelcol.Factories{
+		Telemetry:        otelconftelemetry.NewFactory(),
 		ReceiverModules:  map[component.Type]string{},
 		ProcessorModules: map[component.Type]string{},
 		ConnectorModules: map[component.Type]string{},

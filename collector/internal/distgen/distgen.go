@@ -160,6 +160,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 {{range $kind := .Kinds}}{{range $.M.ByKind $kind}}
 	{{if needsAlias $kind .}}{{alias $kind .}} {{end}}"{{.Package}}"{{end}}{{end}}
 )
@@ -168,6 +169,7 @@ import (
 func Components() (otelcol.Factories, error) {
 	var err error
 	f := otelcol.Factories{
+		Telemetry:        otelconftelemetry.NewFactory(),
 		ReceiverModules:  map[component.Type]string{},
 		ProcessorModules: map[component.Type]string{},
 		ConnectorModules: map[component.Type]string{},
