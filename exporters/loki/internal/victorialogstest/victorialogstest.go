@@ -24,12 +24,20 @@ type Server struct {
 // PushURL is its Loki push endpoint.
 func (v Server) PushURL() string { return v.base + "/insert/loki/api/v1/push" }
 
+// PushURLOn is the Loki push endpoint of a server on addr, started or not.
+func PushURLOn(addr string) string { return "http://" + addr + "/insert/loki/api/v1/push" }
+
 // Start installs VictoriaLogs if needed (deploy/local/install.sh), starts it on a free loopback
 // port with its data in t.TempDir(), waits until it is healthy and stops it when the test ends.
 func Start(t *testing.T) Server {
 	t.Helper()
+	return StartOn(t, lookouttest.FreeAddr(t))
+}
+
+// StartOn is Start on a given loopback address (for tests that start the server late).
+func StartOn(t *testing.T, addr string) Server {
+	t.Helper()
 	bin := lookouttest.Tool(t, "victorialogs", "victoria-logs")
-	addr := lookouttest.FreeAddr(t)
 	p := lookouttest.Start(t, bin, []string{
 		"-httpListenAddr=" + addr,
 		"-storageDataPath=" + t.TempDir(),
