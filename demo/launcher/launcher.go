@@ -50,7 +50,18 @@ type Pod struct {
 	MetricsAddr string
 	// TargetLabels are added to the target's namespace, pod and container labels.
 	TargetLabels map[string]string
+	// RestartPolicy is Always (the default, a Deployment's pod) or OnFailure (a Job's).
+	RestartPolicy RestartPolicy
 }
+
+// RestartPolicy says when an exited container is started again, as in a pod spec.
+type RestartPolicy string
+
+// The restart policies.
+const (
+	RestartAlways    RestartPolicy = "Always"
+	RestartOnFailure RestartPolicy = "OnFailure"
+)
 
 // LogDir is the pod's log directory under runDir.
 func (p Pod) LogDir(runDir string) string {
@@ -105,6 +116,11 @@ func (o *Options) Validate() error {
 			if !dnsLabel.MatchString(v) {
 				errs = append(errs, fmt.Errorf("pods[%d].%s: %q is not a DNS label (lower-case letters, digits and '-')", i, what, v))
 			}
+		}
+		switch p.RestartPolicy {
+		case "", RestartAlways, RestartOnFailure:
+		default:
+			errs = append(errs, fmt.Errorf("pods[%d].restart_policy: %q is not Always or OnFailure", i, p.RestartPolicy))
 		}
 		if len(p.Container.Command) == 0 {
 			errs = append(errs, fmt.Errorf("pods[%d].container.command: empty", i))
@@ -188,8 +204,15 @@ func (o *Options) supervise(ctx context.Context, p Pod) error {
 		if errors.As(err, &startErr) {
 			return fmt.Errorf("launcher: pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
+		if err == nil && p.RestartPolicy == RestartOnFailure {
+			log.Info("container completed")
+			return nil
+		}
 		if time.Since(started) > 2*o.MaxRestartBackoff {
 			backoff = o.RestartBackoff // it ran fine for a while: start the back-off over
+		}
+		if err == nil {
+			err = errors.New("exited with status 0")
 		}
 		log.Warn("container exited; restarting", zap.Error(err), zap.Int("restart", restart+1), zap.Duration("backoff", backoff))
 		select {
@@ -206,7 +229,8 @@ type startError struct{ err error }
 func (e *startError) Error() string { return e.err.Error() }
 func (e *startError) Unwrap() error { return e.err }
 
-// runOnce runs the container once, its output into <restart>.log, until it exits or ctx ends.
+// runOnce runs the container once, its output into <restart>.log, until it exits or ctx ends;
+// nil means it exited with status 0.
 func (o *Options) runOnce(ctx context.Context, p Pod, restart int, log *zap.Logger) error {
 	path := filepath.Join(p.LogDir(o.RunDir), p.Container.Name, strconv.Itoa(restart)+".log")
 	w, err := crilog.Open(crilog.Options{Path: path, MaxSize: o.LogMaxSize, MaxFiles: o.LogMaxFiles, Compress: o.LogCompress})
@@ -264,7 +288,7 @@ func (o *Options) runOnce(ctx context.Context, p Pod, restart int, log *zap.Logg
 	if err != nil {
 		return fmt.Errorf("container %s: %w", p.Container.Name, err)
 	}
-	return errors.New("container exited with status 0")
+	return nil
 }
 
 // Target is one entry of a Prometheus file_sd file.

@@ -30,6 +30,9 @@ func container(mode string) int {
 	fmt.Println(`{"level":"info","msg":"started"}`)
 	fmt.Fprintln(os.Stderr, `{"level":"error","msg":"something on stderr"}`)
 	fmt.Println(strings.Repeat("L", 40000))
+	if mode == "done" {
+		return 0
+	}
 	if mode == "crash" {
 		fmt.Println("crashing")
 		return 3
@@ -115,6 +118,39 @@ func TestRunWritesPodLogsAndTargets(t *testing.T) {
 	}, stdout, "a 40000-byte line is two 16 KiB parts and the rest; SIGTERM reached the container")
 }
 
+func TestOnFailurePodCompletes(t *testing.T) {
+	dir := t.TempDir()
+	pod := func(name, mode string) Pod {
+		return Pod{Namespace: "demo", Name: name, RestartPolicy: RestartOnFailure,
+			Container: Container{Name: "job", Command: []string{self(t)}, Env: []string{"LAUNCHER_TEST_CONTAINER=" + mode}}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{RunDir: dir, Pods: []Pod{pod("ok", "done")}, RestartBackoff: 10 * time.Millisecond})
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a completed job ends Run when it is the only pod")
+	case <-time.After(20 * time.Second):
+		t.Fatal("an OnFailure pod that exited 0 was restarted")
+	}
+	logDir := filepath.Join(dir, "pods", "demo_ok_"+PodUID("demo", "ok"), "job")
+	require.FileExists(t, filepath.Join(logDir, "0.log"))
+	require.NoFileExists(t, filepath.Join(logDir, "1.log"))
+
+	// A failing one is restarted.
+	go func() {
+		done <- Run(ctx, Options{RunDir: dir, Pods: []Pod{pod("bad", "crash")}, RestartBackoff: 10 * time.Millisecond})
+	}()
+	waitFor(t, func() bool {
+		return fileHas(filepath.Join(dir, "pods", "demo_bad_"+PodUID("demo", "bad"), "job", "1.log"), "crashing")
+	})
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func TestValidate(t *testing.T) {
 	good := Pod{Namespace: "demo", Name: "a", Container: Container{Name: "a", Command: []string{"true"}}}
 	tests := []struct {
@@ -129,6 +165,8 @@ func TestValidate(t *testing.T) {
 		{"no command", Options{RunDir: "x", Pods: []Pod{{Namespace: "demo", Name: "a", Container: Container{Name: "a"}}}},
 			"pods[0].container.command: empty"},
 		{"twice", Options{RunDir: "x", Pods: []Pod{good, good}}, "pods[1]: demo/a appears twice"},
+		{"bad restart policy", Options{RunDir: "x", Pods: []Pod{{Namespace: "demo", Name: "a", RestartPolicy: "Never", Container: good.Container}}},
+			`pods[0].restart_policy: "Never" is not Always or OnFailure`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -143,7 +143,7 @@ func (f flags) pods() ([]launcher.Pod, error) {
 	if f.rate > 0 {
 		name := podName(f.namespace, "loadgen")
 		pods = append(pods, launcher.Pod{
-			Namespace: f.namespace, Name: name,
+			Namespace: f.namespace, Name: name, RestartPolicy: launcher.RestartOnFailure,
 			Container: launcher.Container{Name: "loadgen", Command: []string{
 				filepath.Join(f.binDir, "loadgen"), "-target", "http://" + *f.addrs[service.Storefront],
 				"-rate", strconv.FormatFloat(f.rate, 'f', -1, 64), "-duration", f.duration.String(),
