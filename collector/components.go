@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
@@ -123,6 +124,7 @@ func Components() (otelcol.Factories, error) {
 		loadbalancingexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		fileexporter.NewFactory(),
+		lokiexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -134,6 +136,7 @@ func Components() (otelcol.Factories, error) {
 	f.ExporterModules[component.MustNewType("load_balancing")] = "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.161.0"
 	f.ExporterModules[component.MustNewType("debug")] = "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0"
 	f.ExporterModules[component.MustNewType("file")] = "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter v0.165.0"
+	f.ExporterModules[component.MustNewType("loki")] = "github.com/lookoutdev/lookout/exporters/loki"
 
 	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		healthcheckextension.NewFactory(),
