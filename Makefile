@@ -28,3 +28,14 @@ test: build tools
 ## generate: regenerate every generated file (components, README table, dashboards, alerts)
 generate:
 	$(GO) generate ./...
+
+.PHONY: e2e stack
+
+## e2e: the end-to-end test alone (test/e2e): the real backends, the demo and the agent, through
+## deploy/local/run.sh on free loopback ports; `make test` runs it too
+e2e: build tools
+	LOOKOUT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 15m -v ./test/e2e/
+
+## stack: start the local backends alone (deploy/local/stack.sh; `deploy/local/stack.sh stop` stops them)
+stack: tools
+	./deploy/local/stack.sh start

@@ -3,6 +3,13 @@
 //
 //	webhook-sink -listen 127.0.0.1:9097 -dir .lookout-run/sink
 //	curl 127.0.0.1:9097/received?kind=pagerduty
+//
+// Its localize-alertmanager subcommand rewrites a generated Alertmanager config for a local run,
+// every notification to the sink (see sink.LocalizeAlertmanagerConfig):
+//
+//	webhook-sink localize-alertmanager -in alerts/generated/alertmanager.yaml \
+//	    -out .lookout-run/alertmanager/alertmanager.yml -secrets .lookout-run/alertmanager/secrets \
+//	    -sink-url http://127.0.0.1:9097
 package main
 
 import (
@@ -13,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -31,6 +39,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "localize-alertmanager" {
+		return localize(args[1:])
+	}
 	fs := flag.NewFlagSet("webhook-sink", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9097", "loopback host:port to serve on")
 	dir := fs.String("dir", ".lookout-run/sink", "directory of the record file")
@@ -66,4 +77,46 @@ func run(args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+func localize(args []string) error {
+	fs := flag.NewFlagSet("webhook-sink localize-alertmanager", flag.ContinueOnError)
+	in := fs.String("in", "", "the generated Alertmanager config")
+	out := fs.String("out", "", "where the local config goes")
+	secrets := fs.String("secrets", "", "directory for the secret files it reads")
+	sinkURL := fs.String("sink-url", "http://127.0.0.1:9097", "the sink's base URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" || *out == "" || *secrets == "" {
+		return fmt.Errorf("localize-alertmanager: -in, -out and -secrets are required")
+	}
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		return fmt.Errorf("localize-alertmanager: %w", err)
+	}
+	inDir, err := filepath.Abs(filepath.Dir(*in))
+	if err != nil {
+		return fmt.Errorf("localize-alertmanager: %w", err)
+	}
+	secretsDir, err := filepath.Abs(*secrets)
+	if err != nil {
+		return fmt.Errorf("localize-alertmanager: -secrets: %w", err)
+	}
+	l, err := sink.LocalizeAlertmanagerConfig(b, sink.LocalizeOptions{SinkURL: *sinkURL, SecretsDir: secretsDir, ConfigDir: inDir})
+	if err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
+	}
+	if err := os.MkdirAll(secretsDir, 0o700); err != nil {
+		return fmt.Errorf("localize-alertmanager: %w", err)
+	}
+	for p, c := range l.Secrets {
+		if err := os.WriteFile(p, []byte(c+"\n"), 0o600); err != nil {
+			return fmt.Errorf("localize-alertmanager: %w", err)
+		}
+	}
+	if err := os.WriteFile(*out, l.Config, 0o644); err != nil {
+		return fmt.Errorf("localize-alertmanager: %w", err)
+	}
+	return nil
 }
