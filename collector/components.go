@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
+	podlogsreceiver "github.com/lookoutdev/lookout/receivers/podlogs"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
@@ -69,6 +70,7 @@ func Components() (otelcol.Factories, error) {
 		journaldreceiver.NewFactory(),
 		k8sclusterreceiver.NewFactory(),
 		k8sobjectsreceiver.NewFactory(),
+		podlogsreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -81,6 +83,7 @@ func Components() (otelcol.Factories, error) {
 	f.ReceiverModules[component.MustNewType("journald")] = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/journaldreceiver v0.165.0"
 	f.ReceiverModules[component.MustNewType("k8s_cluster")] = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sclusterreceiver v0.161.0"
 	f.ReceiverModules[component.MustNewType("k8sobjects")] = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sobjectsreceiver v0.111.0"
+	f.ReceiverModules[component.MustNewType("podlogs")] = "github.com/lookoutdev/lookout/receivers/podlogs"
 
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		memorylimiterprocessor.NewFactory(),
