@@ -474,3 +474,12 @@ func (r *podlogsReceiver) updateGauges() {
 		r.m.lag[t.key] = max(0, lag)
 	}
 }
+
+// flushAllPending emits every held partial line and multiline record (for benchmarks and tests).
+func (r *podlogsReceiver) flushAllPending() {
+	for _, t := range r.order {
+		if t.hasPending() {
+			r.flushPending(t)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package podlogsreceiver
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+)
+
+const benchPayload = "GET /api/v1/orders/12345 200 12.3ms user=alice trace=0af7651916cd43dd8448eb211c80319c region=eu-west-1 az=b"
+
+// benchLines returns n log lines of about 180 bytes in the given format.
+func benchLines(n int, f format) []byte {
+	var b bytes.Buffer
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		ts = ts.Add(time.Millisecond)
+		stamp := ts.Format(time.RFC3339Nano)
+		if f == formatDocker {
+			fmt.Fprintf(&b, `{"log":"line %08d %s\n","stream":"stdout","time":%q}`+"\n", i, benchPayload, stamp)
+		} else {
+			fmt.Fprintf(&b, "%s stdout F line %08d %s\n", stamp, i, benchPayload)
+		}
+	}
+	return b.Bytes()
+}
+
+func BenchmarkParseCRI(b *testing.B) {
+	lines := bytes.Split(bytes.TrimSuffix(benchLines(1000, formatCRI), []byte("\n")), []byte("\n"))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(lines[0]) + 1))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := parseCRI(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseDocker(b *testing.B) {
+	lines := bytes.Split(bytes.TrimSuffix(benchLines(1000, formatDocker), []byte("\n")), []byte("\n"))
+	var scratch []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(lines[0]) + 1))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := parseDocker(lines[i%len(lines)], &scratch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParsePath measures the whole per-line path from the bytes of a read to log records
+// in a batch handed to a consumer: splitting, parsing, partial and multiline joining, building
+// pdata. One op is one line.
+func BenchmarkParsePath(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		format    format
+		multiline bool
+		json      bool
+	}{
+		{"cri", formatCRI, false, false},
+		{"cri_multiline", formatCRI, true, false},
+		{"docker_multiline", formatDocker, true, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			if !tc.multiline {
+				cfg.Multiline.Presets = nil
+			}
+			r, err := newReceiver(receivertest.NewNopSettings(typeStr), cfg, consumertest.NewNop())
+			require.NoError(b, err)
+			chunk := benchLines(10000, tc.format)
+			t := &tailed{key: "/var/log/pods/ns_pod_uid/c/0.log", name: "/var/log/pods/ns_pod_uid/c/0.log"}
+			t.id = parseIdentity(t.key)
+			r.setNow()
+			ctx := b.Context()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(chunk) / 10000))
+			b.ResetTimer()
+			for done := 0; done < b.N; done += 10000 {
+				r.processLines(ctx, t, chunk)
+			}
+			require.NoError(b, r.flush(ctx))
+		})
+	}
+}
+
+// BenchmarkReadFiles measures the receiver's read loop over real files (20 pods), system calls
+// included, up to the consumer. One op is one line.
+func BenchmarkReadFiles(b *testing.B) {
+	const pods, perPod = 20, 20000
+	root := b.TempDir()
+	chunk := benchLines(perPod, formatCRI)
+	for i := 0; i < pods; i++ {
+		dir := filepath.Join(root, fmt.Sprintf("ns_pod%02d_uid", i), "app")
+		require.NoError(b, os.MkdirAll(dir, 0o755))
+		require.NoError(b, os.WriteFile(filepath.Join(dir, "0.log"), chunk, 0o644))
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.Include = []string{filepath.Join(root, "*", "*", "*.log")}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk) / perPod))
+	b.ResetTimer()
+	for done := 0; done < b.N; done += pods * perPod {
+		sink := new(consumertest.LogsSink)
+		r, err := newReceiver(receivertest.NewNopSettings(typeStr), cfg, sink)
+		require.NoError(b, err)
+		ctx := b.Context()
+		r.poll(ctx, true)
+		for r.round(ctx) {
+		}
+		require.NoError(b, r.flush(ctx))
+		r.flushAllPending()
+		require.NoError(b, r.flush(ctx))
+		for _, t := range r.order {
+			r.closeFile(t)
+		}
+		if sink.LogRecordCount() != pods*perPod {
+			b.Fatalf("read %d records, want %d", sink.LogRecordCount(), pods*perPod)
+		}
+	}
+}
