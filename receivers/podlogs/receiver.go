@@ -35,8 +35,8 @@ type podlogsReceiver struct {
 	client storage.Client // nil without storage
 	// removedGrace is how long a path may be missing before the file read under it is finished.
 	removedGrace time.Duration
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel       context.CancelFunc
+	done         chan struct{}
 
 	// Everything below belongs to the run goroutine.
 	files     map[string]*tailed
@@ -85,9 +85,9 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*podlo
 		set: set, cfg: cfg, next: next, logger: set.Logger, obs: obs, m: m, joiner: j,
 		files:        map[string]*tailed{},
 		removedGrace: removedGrace,
-		buf:   make([]byte, cfg.ReadBufferSize),
-		batch:    plog.NewLogs(),
-		batchGen: 1,
+		buf:          make([]byte, cfg.ReadBufferSize),
+		batch:        plog.NewLogs(),
+		batchGen:     1,
 	}, nil
 }
 
