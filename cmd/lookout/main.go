@@ -65,6 +65,7 @@ func newCommand() *cobra.Command {
 	cmd.SetVersionTemplate(versionText() + "\n")
 	wrapRun(cmd)
 	wrapValidate(cmd)
+	cmd.AddCommand(newCatalogCommand())
 	return cmd
 }
 

@@ -1,0 +1,15 @@
+// Package alerts builds Prometheus rules and the Alertmanager config from the service catalog:
+//
+//   - per service, SLI recording rules and multi-window multi-burn-rate SLO alerts
+//     (ServiceErrorBudgetBurn, ServiceLatencyBudgetBurn);
+//   - the agents' own alerts (Lookout*) and host alerts (Node*);
+//   - a promtool test per alert that watches it wait for `for` and then fire with its exact labels
+//     and annotations, and one whose input keeps it silent;
+//   - the same groups as a PrometheusRule manifest;
+//   - the Alertmanager config: a route per team (critical to PagerDuty, warning to Slack),
+//     inhibitions, and notification templates;
+//   - docs/runbooks/<alert>.md for every alert.
+//
+// Generated files live in alerts/generated/ and docs/runbooks/; `lookout catalog generate`
+// refreshes them and a test fails when they are stale.
+package alerts
