@@ -91,6 +91,9 @@ func wrapRun(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&level, "log-level", "", "log level (debug, info, warn, error); overrides service::telemetry::logs::level of the config")
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := defaultToLocal(c); err != nil {
+			return err
+		}
 		if level != "" {
 			if err := c.Flags().Set("set", "service::telemetry::logs::level="+level); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
@@ -103,6 +106,15 @@ func wrapRun(cmd *cobra.Command) {
 		}
 		return run(c, args)
 	}
+}
+
+// defaultToLocal adds --config lookout:local when no --config is given. (The collector would use
+// its default URIs too, but not when --set flags are given: they would replace it.)
+func defaultToLocal(c *cobra.Command) error {
+	if len(configURIs(c)) > 0 {
+		return nil
+	}
+	return c.Flags().Set("config", defaultConfig)
 }
 
 // prepareRunDir creates the folders the local config reads, so that a first run finds them.

@@ -47,7 +47,7 @@ func run(t *testing.T, env []string, args ...string) (string, error) {
 var agentEnv = []string{
 	"K8S_NODE_NAME=node-1", "K8S_POD_NAME=lookout-agent-x", "K8S_POD_NAMESPACE=monitoring",
 	"K8S_CLUSTER_NAME=ci", "PROMETHEUS_URL=http://prometheus:9090/api/v1/write",
-	"LOKI_OTLP_URL=http://loki:3100/otlp/v1/logs", "TEMPO_ENDPOINT=tempo:4317",
+	"LOKI_URL=http://loki:3100/loki/api/v1/push", "TEMPO_ENDPOINT=tempo:4317",
 	"LOOKOUT_GATEWAY_HOST=lookout-gateway-headless", "LOOKOUT_STATE_DIR=/tmp/lookout-state",
 	"LOOKOUT_KUBELET_AUTH=none", // no service account token outside a pod
 }

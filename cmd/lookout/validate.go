@@ -21,6 +21,9 @@ func wrapValidate(root *cobra.Command) {
 		}
 		validate := c.RunE
 		c.RunE = func(c *cobra.Command, args []string) error {
+			if err := defaultToLocal(c); err != nil {
+				return err
+			}
 			sources, err := readSources(configURIs(c))
 			if err != nil {
 				return err
@@ -37,12 +40,11 @@ func wrapValidate(root *cobra.Command) {
 	}
 }
 
-// configURIs returns the --config values of c, or the default config.
+// configURIs returns the --config values of c.
 func configURIs(c *cobra.Command) []string {
-	f := c.Flags().Lookup("config")
-	v := strings.Trim(f.Value.String(), "[]") // the collector's flag prints as "[a, b]"
+	v := strings.Trim(c.Flags().Lookup("config").Value.String(), "[]") // the collector's flag prints as "[a, b]"
 	if v == "" {
-		return []string{defaultConfig}
+		return nil
 	}
 	return strings.Split(v, ", ")
 }
