@@ -26,7 +26,9 @@ for v in DEMO_STOREFRONT_ADDR DEMO_ORDERS_ADDR DEMO_PAYMENTS_ADDR; do check_loop
 
 # What the agent sends where: the local stack unless told otherwise.
 export PROMETHEUS_URL=${PROMETHEUS_URL:-http://$PROMETHEUS_ADDR/api/v1/write}
-export LOKI_URL=${LOKI_URL:-http://$VICTORIALOGS_ADDR/insert/loki/api/v1/push}
+# VictoriaLogs parses a JSON log line into fields; _msg_field names the one holding the message
+# (zap and most JSON loggers write "msg", others "message").
+export LOKI_URL=${LOKI_URL:-http://$VICTORIALOGS_ADDR/insert/loki/api/v1/push?_msg_field=msg,message}
 export LOKI_OTLP_URL=${LOKI_OTLP_URL:-http://$VICTORIALOGS_ADDR/insert/opentelemetry/v1/logs}
 export TEMPO_ENDPOINT=${TEMPO_ENDPOINT:-$JAEGER_OTLP_GRPC_ADDR}
 # The agent's own listeners (collector/config/local.yaml), overridable with --set arguments.
@@ -137,7 +139,8 @@ Lookout is running (ready in $(($(date +%s) - t0)) s). Everything listens on loo
 Try:
   curl -s 'http://$PROMETHEUS_ADDR/api/v1/query' --data-urlencode 'query=sum by (service_name, code) (rate(http_requests_total[1m]))'
   curl -s 'http://$PROMETHEUS_ADDR/api/v1/query' --data-urlencode 'query=sum by (service_name) (rate({__name__=~"traces_span_metrics_calls(_total)?"}[1m]))'
-  curl -s 'http://$VICTORIALOGS_ADDR/select/logsql/query' --data-urlencode 'query=_time:5m "payment charged"' --data-urlencode 'limit=3'
+  curl -s 'http://$VICTORIALOGS_ADDR/select/logsql/query' --data-urlencode 'query=_time:5m service_name:payments "payment charged"' --data-urlencode 'limit=3'
+  curl -s 'http://$VICTORIALOGS_ADDR/select/logsql/query' --data-urlencode 'query=_time:5m level:error | stats by (service_name) count()'
   curl -s 'http://$JAEGER_QUERY_ADDR/api/services'
   curl -s 'http://$JAEGER_QUERY_ADDR/api/traces?service=storefront&limit=1'
   # make payments fail 30% of requests, 200ms slower, then watch the error rate and the alerts:
