@@ -25,9 +25,10 @@ const (
 	pkgFileConsumer    = "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	pkgPromScrape      = "github.com/prometheus/prometheus/scrape"
 	pkgGoCollectors    = "github.com/prometheus/client_golang/prometheus/collectors"
+	pkgPromHTTP        = "github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-var helperPackages = []string{pkgReceiverHelper, pkgScraperHelper, pkgProcessorHelper, pkgExporterHelper, pkgService, pkgFileConsumer, pkgPromScrape, pkgGoCollectors}
+var helperPackages = []string{pkgReceiverHelper, pkgScraperHelper, pkgProcessorHelper, pkgExporterHelper, pkgService, pkgFileConsumer, pkgPromScrape, pkgGoCollectors, pkgPromHTTP}
 
 // component is a Go package of the distribution that has a metadata.yaml.
 type component struct {
@@ -151,21 +152,30 @@ func goList(ctx context.Context, opts Options, pkgs []string) ([]listedPackage, 
 }
 
 // telemetryName is the instrument name mdatagen gives a telemetry metric; it is checked against
-// the component's generated code, so that a change of that rule fails here.
+// the component's code (mdatagen's generated_telemetry.go, or for a component that creates its
+// instruments by hand, its own Go files), so that a change of that rule fails here.
 func telemetryName(c component, key string, m mdMetric) (string, error) {
 	name := "otelcol_" + key
 	if m.Prefix != "" {
 		name = m.Prefix + key
 	}
-	gen := filepath.Join(c.Dir, "internal", "metadata", "generated_telemetry.go")
-	b, err := os.ReadFile(gen)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", c.source(), err)
+	files := []string{filepath.Join(c.Dir, "internal", "metadata", "generated_telemetry.go")}
+	if _, err := os.Stat(files[0]); err != nil {
+		files, _ = filepath.Glob(filepath.Join(c.Dir, "*.go"))
 	}
-	if !bytes.Contains(b, []byte(strconv.Quote(name))) {
-		return "", fmt.Errorf("%s: telemetry metric %s: instrument %q not found in %s", c.source(), key, name, gen)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", c.source(), err)
+		}
+		if bytes.Contains(b, []byte(strconv.Quote(name))) {
+			return name, nil
+		}
 	}
-	return name, nil
+	return "", fmt.Errorf("%s: telemetry metric %s: no instrument %q in its code (%s)", c.source(), key, name, strings.Join(files, ", "))
 }
 
 func signalOf(name string) string {

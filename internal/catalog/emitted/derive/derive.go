@@ -46,6 +46,11 @@ type Options struct {
 
 // ConfigPath returns the config Derive reads, relative to RepoRoot.
 func (o Options) ConfigPath() string {
+	if o.Config != "" && filepath.IsAbs(o.Config) {
+		if rel, err := filepath.Rel(o.RepoRoot, o.Config); err == nil {
+			return rel
+		}
+	}
 	if o.Config != "" {
 		return o.Config
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/collector/config/configtelemetry"
@@ -56,10 +57,25 @@ func selfTelemetry(tr translator, p *pipeline, cs *components, exp selfExpositio
 	}
 	srcs = append(srcs, src{c: cs.helpers[pkgService]})
 
+	// The Prometheus reader serves the registry with promhttp, which adds its own error counter
+	// (go.opentelemetry.io/contrib/otelconf's prometheusReader).
+	reg := prometheus.NewRegistry()
+	_ = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	fams, err := reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather promhttp metrics: %w", err)
+	}
+
 	var (
 		out  []emitted.Metric
 		errs []error
 	)
+	for _, f := range fams {
+		ms, err := translateOne(tr, otelMetric{name: f.GetName(), kind: scrapedKind(f.GetType()),
+			source: cs.helpers[pkgPromHTTP].source() + " (the self-scrape endpoint's handler)"})
+		out = append(out, ms...)
+		errs = append(errs, err)
+	}
 	for _, s := range srcs {
 		for _, key := range sortedKeys(s.c.meta.Telemetry.Metrics) {
 			m := s.c.meta.Telemetry.Metrics[key]
