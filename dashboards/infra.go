@@ -115,6 +115,7 @@ func collectorDashboard(c *catalog.Catalog) (*dashboard.DashboardBuilder, error)
 	refused := n.perSignal("otelcol_receiver_refused_")
 	failed := n.perSignal("otelcol_receiver_failed_")
 	limiter := n.perSignal("otelcol_processor_memory_limiter_refused_")
+	limiterAccepted := n.perSignal("otelcol_processor_memory_limiter_accepted_")
 	sent := n.perSignal("otelcol_exporter_sent_")
 	sendFailed := n.perSignal("otelcol_exporter_send_failed_")
 	dropped := n.perSignal("otelcol_exporter_enqueue_failed_")
@@ -123,14 +124,22 @@ func collectorDashboard(c *catalog.Catalog) (*dashboard.DashboardBuilder, error)
 	if err := n.err(); err != nil {
 		return nil, fmt.Errorf("collector dashboard: %w", err)
 	}
-	// perComponent is one query per signal, items/s by component and node.
-	perComponent := func(title, component string, ms [][2]string) *timeseriesPanel {
-		var qs []cogQuery
-		for _, m := range ms {
-			qs = append(qs, prom(fmt.Sprintf(`sum by (%s, %s) (rate(%s%s[%s]))`, node, component, m[0], sel, rateWindow),
-				fmt.Sprintf("{{%s}} {{%s}} %s", node, component, m[1])))
+	// perComponent is items/s by node, component and signal, in one query; zero is the series of
+	// the zero family (a counter every such component has), shown for components whose counter
+	// has not been created yet because nothing happened.
+	perComponent := func(title, component string, ms, zero [][2]string) *timeseriesPanel {
+		var parts []string
+		term := func(m [2]string) string {
+			return fmt.Sprintf(`label_replace(sum by (%s, %s) (rate(%s%s[%s])), "signal", %q, "", "")`, node, component, m[0], sel, rateWindow, m[1])
 		}
-		return series(title, "short", qs...).Min(0)
+		for _, m := range ms {
+			parts = append(parts, term(m))
+		}
+		for _, m := range zero {
+			parts = append(parts, term(m)+" * 0")
+		}
+		return series(title, "short", prom(strings.Join(parts, "\nor\n"),
+			fmt.Sprintf("{{%s}} {{%s}} {{signal}}", node, component))).Min(0)
 	}
 	legend := "{{" + node + "}}"
 	d := newDashboard(catalog.CollectorUID, "Lookout / Collector health",
@@ -139,11 +148,11 @@ func collectorDashboard(c *catalog.Catalog) (*dashboard.DashboardBuilder, error)
 		Link(dashboardLink("Nodes", c.DashboardURL(catalog.NodesUID))).
 		Link(dashboardLink("Services overview", c.DashboardURL(catalog.OverviewUID)))
 	d = d.WithRow(dashboard.NewRowBuilder("Receivers (items/s)")).
-		WithPanel(perComponent("Accepted", "receiver", accepted)).
-		WithPanel(perComponent("Refused (pushed back to the sender)", "receiver", refused)).
-		WithPanel(perComponent("Failed", "receiver", failed))
+		WithPanel(perComponent("Accepted", "receiver", accepted, nil)).
+		WithPanel(perComponent("Refused (pushed back to the sender)", "receiver", refused, accepted)).
+		WithPanel(perComponent("Failed", "receiver", failed, accepted))
 	d = d.WithRow(dashboard.NewRowBuilder("Processors (items/s)")).
-		WithPanel(perComponent("Refused by the memory limiter", "processor", limiter)).
+		WithPanel(perComponent("Refused by the memory limiter", "processor", limiter, limiterAccepted)).
 		WithPanel(series("Incoming and outgoing", "short",
 			prom(fmt.Sprintf(`sum by (%s, processor) (rate(%s%s[%s]))`, node, procIn, sel, rateWindow), fmt.Sprintf("{{%s}} {{processor}} in", node)),
 			prom(fmt.Sprintf(`sum by (%s, processor) (rate(%s%s[%s]))`, node, procOut, sel, rateWindow), fmt.Sprintf("{{%s}} {{processor}} out", node)),
@@ -152,9 +161,9 @@ func collectorDashboard(c *catalog.Catalog) (*dashboard.DashboardBuilder, error)
 			prom(fmt.Sprintf("sum by (%[1]s, processor) (rate(%[2]s%[4]s[%[5]s]))\n-\nsum by (%[1]s, processor) (rate(%[3]s%[4]s[%[5]s]))", node, procIn, procOut, sel, rateWindow), fmt.Sprintf("{{%s}} {{processor}}", node)),
 		))
 	d = d.WithRow(dashboard.NewRowBuilder("Exporters")).
-		WithPanel(perComponent("Sent (items/s)", "exporter", sent)).
-		WithPanel(perComponent("Send failures (items/s, retried)", "exporter", sendFailed)).
-		WithPanel(perComponent("Dropped: queue full (items/s)", "exporter", dropped)).
+		WithPanel(perComponent("Sent (items/s)", "exporter", sent, nil)).
+		WithPanel(perComponent("Send failures (items/s, retried)", "exporter", sendFailed, sent)).
+		WithPanel(perComponent("Dropped: queue full (items/s)", "exporter", dropped, sent)).
 		WithPanel(series("Queue size and capacity", "short",
 			prom(fmt.Sprintf(`max by (%s, exporter) (%s%s)`, node, qSize, sel), fmt.Sprintf("{{%s}} {{exporter}} size", node)),
 			prom(fmt.Sprintf(`max by (%s, exporter) (%s%s)`, node, qCap, sel), fmt.Sprintf("{{%s}} {{exporter}} capacity", node)),

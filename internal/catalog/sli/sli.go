@@ -129,11 +129,11 @@ func Windows(c *catalog.Catalog) []model.Duration {
 func FormatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // RateBy is the per-second rate of a service's server requests (only failed ones when errors is
-// set), summed by the given labels.
+// set, 0 for a group whose requests have not failed yet), summed by the given labels.
 func (b *Builder) RateBy(service, window string, errors bool, groupBy ...string) string {
-	sel := b.server(service)
-	if errors {
-		sel = b.server(service, b.errorMatcher())
+	all := fmt.Sprintf("sum %s (rate(%s%s[%s]))", by(groupBy...), b.sm.Calls, b.server(service), window)
+	if !errors {
+		return all
 	}
-	return fmt.Sprintf("sum %s (rate(%s%s[%s]))", by(groupBy...), b.sm.Calls, sel, window)
+	return fmt.Sprintf("sum %s (rate(%s%s[%s]))\nor\n%s * 0", by(groupBy...), b.sm.Calls, b.server(service, b.errorMatcher()), window, all)
 }
