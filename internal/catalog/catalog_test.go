@@ -164,3 +164,22 @@ func TestErrorBudget(t *testing.T) {
 		require.Equal(t, tt.budget, catalog.ErrorBudget(tt.objective), "objective %v", tt.objective)
 	}
 }
+
+func TestLogLagSetting(t *testing.T) {
+	l := metrics(t)
+	withLag := func(metric string) string {
+		return strings.Replace(validHead, "    team: ops\nteams", "    team: ops\n    log_lag: {metric: "+metric+", bytes: 1048576}\nteams", 1)
+	}
+	// By the instrument's name before translation, or by the Prometheus name.
+	c, err := catalog.Parse("c.yaml", []byte(withLag("otelcol_fileconsumer_open_files")), l)
+	require.NoError(t, err)
+	require.Equal(t, "otelcol_fileconsumer_open_files", c.Settings.Collector.LogLag.Metric)
+	require.Equal(t, "10m", c.Settings.Collector.LogLag.For.String())
+	uptime, err := l.Named("otelcol_process_uptime")
+	require.NoError(t, err)
+	c, err = catalog.Parse("c.yaml", []byte(withLag(uptime)), l)
+	require.NoError(t, err)
+	require.Equal(t, uptime, c.Settings.Collector.LogLag.Metric)
+	_, err = catalog.Parse("c.yaml", []byte(withLag("otelcol_podlogs_nope")), l)
+	require.ErrorContains(t, err, "c.yaml:5:23: settings.collector.log_lag.metric: otelcol_podlogs_nope is not a metric the agent emits")
+}

@@ -184,7 +184,10 @@ func (d *decoder) settings(c *Catalog, top *fields) {
 		var me entry
 		ll.Metric, me = lf.str("metric", true, "")
 		if ll.Metric != "" && c.Metrics != nil {
-			if err := c.Metrics.Unconditional(ll.Metric); err != nil {
+			// The Prometheus name, or the instrument's name before translation.
+			if n, err := c.Metrics.Named(ll.Metric); err == nil {
+				ll.Metric = n
+			} else if err := c.Metrics.Unconditional(ll.Metric); err != nil {
 				d.fail(me.value, me.fullPath, "%v", err)
 			}
 		}
