@@ -208,7 +208,18 @@ cmd=${1:-}
 [ $# -gt 0 ] || set -- $all_components
 case "$cmd" in
 start)
-	for c in "$@"; do start_one "$c"; done
+	# All or nothing: when one component cannot start, the ones this call started are stopped.
+	started=()
+	for c in "$@"; do
+		if ! name=$(start_one "$c"); then
+			for s in "${started[@]}"; do stop_proc "$s" "$(exe_of "$s")"; done
+			die "$c did not start; stopped what this call had started (${started[*]:-nothing})"
+		fi
+		if [ -n "$name" ]; then
+			started+=("$name")
+			echo "$name"
+		fi
+	done
 	;;
 stop)
 	# In this order: Prometheus stops sending alerts before Alertmanager, which stops before the
