@@ -26,6 +26,7 @@ func joinLines(t testing.TB, mc MultilineConfig, lines []string) []string {
 		off += int64(len(l) + 1)
 	}
 	r.flushPending(tl)
+	r.setBodies()
 	return bodies(r.batch)
 }
 

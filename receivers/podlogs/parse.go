@@ -219,52 +219,47 @@ func skipSpace(b []byte, p int) int {
 
 // scanString reads the JSON string starting at b[p] (which must be '"'). Without an escape it
 // returns a sub-slice of b; with one, it unescapes into *buf (which must then be non-nil; with a
-// nil buf an escaped string is an error, which is fine for keys and enum values).
+// nil buf an escaped string is an error, which is fine for keys and enum values). Raw control
+// characters, which docker never writes, are let through rather than refused.
 func scanString(b []byte, p int, buf *[]byte) ([]byte, int, error) {
 	if p >= len(b) || b[p] != '"' {
 		return nil, p, errDockerSyntax
 	}
 	p++
-	start := p
-	for p < len(b) {
-		c := b[p]
-		if c == '"' {
-			return b[start:p], p + 1, nil
-		}
-		if c == '\\' {
-			if buf == nil {
-				return nil, p, errDockerSyntax
-			}
-			return unescapeRest(b, start, p, buf)
-		}
-		if c < 0x20 {
-			return nil, p, errDockerSyntax
-		}
-		p++
+	q := bytes.IndexByte(b[p:], '"')
+	if q < 0 {
+		return nil, p, errDockerSyntax
 	}
-	return nil, p, errDockerSyntax
+	if bytes.IndexByte(b[p:p+q], '\\') < 0 {
+		return b[p : p+q], p + q + 1, nil
+	}
+	if buf == nil {
+		return nil, p, errDockerSyntax
+	}
+	return unescape(b, p, buf)
 }
 
-// unescapeRest continues scanString once an escape was seen at b[p].
-func unescapeRest(b []byte, start, p int, buf *[]byte) ([]byte, int, error) {
-	out := append((*buf)[:0], b[start:p]...)
-	for p < len(b) {
-		c := b[p]
-		switch {
-		case c == '"':
+// unescape decodes the JSON string whose contents start at b[p], into *buf.
+func unescape(b []byte, p int, buf *[]byte) ([]byte, int, error) {
+	out := (*buf)[:0]
+	quote := -1 // position of the next '"' at or after p, once known
+	for {
+		if quote < p {
+			q := bytes.IndexByte(b[p:], '"')
+			if q < 0 {
+				return nil, p, errDockerSyntax
+			}
+			quote = p + q
+		}
+		i := quote - p
+		if bs := bytes.IndexByte(b[p:quote], '\\'); bs >= 0 {
+			i = bs
+		}
+		out = append(out, b[p:p+i]...)
+		p += i
+		if b[p] == '"' {
 			*buf = out
 			return out, p + 1, nil
-		case c < 0x20:
-			return nil, p, errDockerSyntax
-		case c != '\\':
-			// Copy the run up to the next quote or backslash at once.
-			q := p + 1
-			for q < len(b) && b[q] != '"' && b[q] != '\\' && b[q] >= 0x20 {
-				q++
-			}
-			out = append(out, b[p:q]...)
-			p = q
-			continue
 		}
 		if p+1 >= len(b) {
 			return nil, p, errDockerSyntax
@@ -305,7 +300,6 @@ func unescapeRest(b []byte, start, p int, buf *[]byte) ([]byte, int, error) {
 		}
 		p += 2
 	}
-	return nil, p, errDockerSyntax
 }
 
 func hex4(b []byte, p int) (rune, bool) {

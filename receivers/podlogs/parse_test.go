@@ -142,7 +142,11 @@ func FuzzParseDocker(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever we accept, encoding/json accepts too and reads the same log value.
+		// Whatever we accept, encoding/json accepts too and reads the same log value (but raw
+		// control characters, which encoding/json refuses, are let through).
+		if stdErr != nil && strings.IndexFunc(line, func(r rune) bool { return r < 0x20 && r != ' ' && r != '\t' && r != '\n' && r != '\r' }) >= 0 {
+			return
+		}
 		require.NoError(t, stdErr, "accepted by parseDocker but not by encoding/json: %q", line)
 		require.NotNil(t, std.Log)
 		want := *std.Log

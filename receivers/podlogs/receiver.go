@@ -53,6 +53,8 @@ type podlogsReceiver struct {
 	fpBuf     []byte
 
 	batch      plog.Logs
+	arena      []byte    // the bodies of the batch's records, back to back
+	bodies     []bodyRef // which record gets which part of arena
 	batchGen   uint64
 	batchRecs  int
 	batchBytes int
@@ -86,6 +88,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*podlo
 		files:        map[string]*tailed{},
 		removedGrace: removedGrace,
 		buf:          make([]byte, cfg.ReadBufferSize),
+		arena:        make([]byte, 0, cfg.Batch.MaxBytes+cfg.MaxLogSize),
 		batch:        plog.NewLogs(),
 		batchGen:     1,
 	}, nil
@@ -348,7 +351,10 @@ func (r *podlogsReceiver) emit(t *tailed, s stream, ts int64, body []byte) {
 		}
 	}
 	if !parsed {
-		lr.Body().SetStr(string(body))
+		// The body's bytes go to the batch's arena; the record gets its string when the batch
+		// is handed over (one allocation per batch instead of one per record).
+		r.bodies = append(r.bodies, bodyRef{lr: lr, off: len(r.arena), n: len(body)})
+		r.arena = append(r.arena, body...)
 	}
 	if s != streamUnknown || r.cfg.IncludeFilePath {
 		attrs := lr.Attributes()
@@ -362,6 +368,29 @@ func (r *podlogsReceiver) emit(t *tailed, s stream, ts int64, body []byte) {
 	r.batchRecs++
 	r.batchBytes += len(body)
 	r.markDirty(t)
+}
+
+// bodyRef is a record whose body is arena[off:off+n].
+type bodyRef struct {
+	lr     plog.LogRecord
+	off, n int
+}
+
+// setBodies gives the batch's records their bodies: strings that share one copy of the arena.
+func (r *podlogsReceiver) setBodies() {
+	if len(r.bodies) == 0 {
+		return
+	}
+	all := string(r.arena)
+	for _, b := range r.bodies {
+		b.lr.Body().SetStr(all[b.off : b.off+b.n])
+	}
+	clear(r.bodies)
+	r.bodies = r.bodies[:0]
+	if cap(r.arena) > 2*(r.cfg.Batch.MaxBytes+r.cfg.MaxLogSize) {
+		r.arena = nil // after a batch of very long records
+	}
+	r.arena = r.arena[:0]
 }
 
 func (r *podlogsReceiver) markDirty(t *tailed) {
@@ -382,6 +411,7 @@ func (r *podlogsReceiver) batchFull() bool {
 func (r *podlogsReceiver) flush(ctx context.Context) error {
 	r.addCounts(ctx)
 	if r.batchRecs > 0 {
+		r.setBodies()
 		backoff := r.cfg.Retry.InitialInterval
 		for attempt := 1; ; attempt++ {
 			octx := r.obs.StartLogsOp(ctx)

@@ -1,0 +1,5 @@
+// Package podlogsreceiver tails Kubernetes container log files (/var/log/pods) and delivers
+// every line at least once: CRI and docker json-file formats, the pod's identity from the path,
+// multiline records, rotation by rename and by copytruncate, and offsets committed to a storage
+// extension only after the next consumer accepted the data. See README.md.
+package podlogsreceiver
