@@ -144,6 +144,23 @@ func TestEveryAlertIsTested(t *testing.T) {
 	}
 	// 3 services × 2 SLOs × 2 severities (payments is tier 2: it pages too), 6 agent, 4 node.
 	require.Equal(t, 3*2*2+6+4, alerts)
+	// Each page has a case where only its fast window pair can catch the burn, and one where it
+	// resolves after the service recovers.
+	fast, recovery := 0, 0
+	for _, f := range rs.Files {
+		for _, tc := range f.extra {
+			switch {
+			case strings.HasSuffix(tc.Name, "critical) catches a new burn with its fastest windows alone"):
+				fast++
+			case strings.HasSuffix(tc.Name, "critical) resolves once its short windows are clean"):
+				recovery++
+			default:
+				t.Errorf("unexpected case %q", tc.Name)
+			}
+		}
+	}
+	require.Equal(t, 3*2, fast)
+	require.Equal(t, 3*2, recovery)
 }
 
 func sameLabels(exp, rule map[string]string) bool {
@@ -160,13 +177,14 @@ func sameLabels(exp, rule map[string]string) bool {
 func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 	promtool := lookouttest.Tool(t, "prometheus", "promtool")
 	dir, _ := render(t, demo(t))
-	// Every occurrence is replaced. (A threshold of one branch of a multi-window alert is not
-	// pinned by these constant-ratio inputs: the other branch fires too; see the package docs.)
+	// Every occurrence is replaced.
 	mutations := []struct {
 		file, old, new string
 	}{
+		{"slo-orders.yaml", "> 14.4", "> 144"},                            // the fast page window pair's threshold
+		{"slo-storefront.yaml", "ratio_rate5m{", "ratio_rate30m{"},        // the fast pair's short window slower
+		{"slo-payments.yaml", "ratio_rate30m{", "ratio_rate1h{"},          // the slow pair's short window slower
 		{"slo-orders.yaml", "for: 2m", "for: 4m"},                         // the page waits too long
-		{"slo-orders.yaml", "> 14.4", "> 1.44"},                           // the page fires on a slow burn
 		{"slo-orders.yaml", "STATUS_CODE_ERROR", "STATUS_CODE_UNSET"},     // successes counted as errors
 		{"slo-storefront.yaml", `le="100"`, `le="250"`},                   // latency SLI on the wrong bucket
 		{"slo-payments.yaml", "/ 0.001 >", "/ 0.01 >"},                    // the budget of another objective
@@ -177,14 +195,22 @@ func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 	}
 	for _, m := range mutations {
 		t.Run(m.file+" "+m.old, func(t *testing.T) {
-			path := filepath.Join(dir, "rules", m.file)
-			orig, err := os.ReadFile(path)
+			t.Parallel()
+			// A copy of the rules and tests, so that the cases run side by side.
+			own := t.TempDir()
+			for _, sub := range []string{"rules", "tests"} {
+				require.NoError(t, os.MkdirAll(filepath.Join(own, sub), 0o755))
+			}
+			name := strings.TrimSuffix(m.file, ".yaml")
+			orig, err := os.ReadFile(filepath.Join(dir, "rules", m.file))
 			require.NoError(t, err)
 			require.Contains(t, string(orig), m.old)
-			require.NoError(t, os.WriteFile(path, []byte(strings.ReplaceAll(string(orig), m.old, m.new)), 0o644))
-			defer func() { require.NoError(t, os.WriteFile(path, orig, 0o644)) }()
-			test := filepath.Join(dir, "tests", strings.TrimSuffix(m.file, ".yaml")+"_test.yaml")
-			out, err := run(t, dir, promtool, "test", "rules", test)
+			require.NoError(t, os.WriteFile(filepath.Join(own, "rules", m.file), []byte(strings.ReplaceAll(string(orig), m.old, m.new)), 0o644))
+			tests, err := os.ReadFile(filepath.Join(dir, "tests", name+"_test.yaml"))
+			require.NoError(t, err)
+			test := filepath.Join(own, "tests", name+"_test.yaml")
+			require.NoError(t, os.WriteFile(test, tests, 0o644))
+			out, err := run(t, own, promtool, "test", "rules", test)
 			require.Error(t, err, "promtool passed with a broken rule:\n%s", out)
 			require.Contains(t, out, "FAILED")
 		})

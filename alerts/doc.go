@@ -4,7 +4,9 @@
 //     (ServiceErrorBudgetBurn, ServiceLatencyBudgetBurn);
 //   - the agents' own alerts (Lookout*) and host alerts (Node*);
 //   - a promtool test per alert that watches it wait for `for` and then fire with its exact labels
-//     and annotations, and one whose input keeps it silent;
+//     and annotations, and one whose input keeps it silent; for multi-window alerts, also a new
+//     burn that only the fastest window pair catches and a recovery that resolves the alert (the
+//     expectations come from a small model of what Prometheus computes on that input);
 //   - the same groups as a PrometheusRule manifest;
 //   - the Alertmanager config: a route per team (critical to PagerDuty, warning to Slack),
 //     inhibitions, and notification templates;

@@ -120,6 +120,7 @@ func (f *RuleFile) TestFile() (*TestFile, error) {
 			},
 		})
 	}
+	tf.Tests = append(tf.Tests, f.extra...)
 	return tf, nil
 }
 

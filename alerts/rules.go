@@ -37,6 +37,8 @@ type RuleFile struct {
 	Groups []Group `yaml:"groups"`
 
 	specs []alertSpec
+	// extra are test cases beyond one firing and one silent case per alert.
+	extra []TestCase
 }
 
 // Alert describes one generated alert name, for runbooks and docs.
@@ -85,6 +87,8 @@ type alertSpec struct {
 	rule Rule
 	// fire makes the expression hold from activeAt on; silent never makes it hold.
 	fire, silent scenario
+	// burn is set for burn-rate alerts.
+	burn *burnInfo
 }
 
 // scenario is input for one promtool test case.

@@ -60,14 +60,18 @@ func (b *builder) sloFile(s *catalog.Service) (*RuleFile, error) {
 	for _, d := range defs {
 		b.kinds[d.alert] = "slo"
 		b.summaries[d.alert] = fmt.Sprintf("A service burns its %s error budget too fast.", d.kind)
+		var specs []alertSpec
 		for _, a := range sevs {
 			sp, err := b.burnSpec(q, s, d.kind, d.alert, d.record, d.objective, a, sevs)
 			if err != nil {
 				return nil, err
 			}
 			g.Rules = append(g.Rules, sp.rule)
-			f.specs = append(f.specs, sp)
+			specs = append(specs, sp)
 		}
+		f.specs = append(f.specs, specs...)
+		f.extra = append(f.extra, fastWindowCases(specs)...)
+		f.extra = append(f.extra, recoveryCases(specs)...)
 	}
 	f.Groups = []Group{g}
 	return f, nil
@@ -184,6 +188,19 @@ func (b *builder) burnSpec(q *sli.Builder, s *catalog.Service, kind, alert, reco
 		}
 	}
 	sort.Strings(fire.alsoHolds)
+	info := &burnInfo{
+		alert: a, budget: budget,
+		series: func(isBad func(int) bool, bad, minutes int) []InputSeries {
+			return b.sloSeriesPhased(q, s, kind, isBad, bad, minutes)
+		},
+		expect: func(value float64) ExpAlert {
+			v := fmt.Sprintf("%.1f", value)
+			return ExpAlert{
+				ExpLabels:      labels(map[string]string{q.ServiceLabel(): s.ID}, rule.Labels),
+				ExpAnnotations: labels(rule.Annotations, map[string]string{"description": describe(v), "burn_rate": v}),
+			}
+		},
+	}
 
 	// Silent input: half the lowest factor of any alert.
 	low := math.Inf(1)
@@ -192,11 +209,17 @@ func (b *builder) burnSpec(q *sli.Builder, s *catalog.Service, kind, alert, reco
 	}
 	silentBad := int(math.Floor(low / 2 * budget * requestsPerMinute))
 	silent := scenario{series: b.sloSeries(q, s, kind, silentBad)}
-	return alertSpec{rule: rule, fire: fire, silent: silent}, nil
+	return alertSpec{rule: rule, fire: fire, silent: silent, burn: info}, nil
 }
 
 // sloSeries is promtool input for a service whose share of bad requests is bad/requestsPerMinute.
 func (b *builder) sloSeries(q *sli.Builder, s *catalog.Service, kind string, bad int) []InputSeries {
+	return b.sloSeriesPhased(q, s, kind, func(int) bool { return true }, bad, testMinutes)
+}
+
+// sloSeriesPhased is input where, in the minutes isBad says, bad of every requestsPerMinute
+// requests fail (or are slow), and none in the others; minutes in all.
+func (b *builder) sloSeriesPhased(q *sli.Builder, s *catalog.Service, kind string, isBad func(int) bool, bad, minutes int) []InputSeries {
 	sm := q.SpanMetrics()
 	base := map[string]string{
 		q.ServiceLabel():         s.ID,
@@ -207,13 +230,13 @@ func (b *builder) sloSeries(q *sli.Builder, s *catalog.Service, kind string, bad
 	good := requestsPerMinute - bad
 	if kind == SLOLatency {
 		return []InputSeries{
-			{Series: seriesName(sm.Duration+"_bucket", labels(base, map[string]string{"le": s.SLOs.Latency.Le})), Values: counter(good)},
-			{Series: seriesName(sm.Duration+"_count", base), Values: counter(requestsPerMinute)},
+			{Series: seriesName(sm.Duration+"_bucket", labels(base, map[string]string{"le": s.SLOs.Latency.Le})), Values: counterSeries(requestsPerMinute, good, isBad, minutes)},
+			{Series: seriesName(sm.Duration+"_count", base), Values: counterSeries(requestsPerMinute, requestsPerMinute, isBad, minutes)},
 		}
 	}
 	// Successful spans are UNSET or OK; only ERROR counts as failed.
 	return []InputSeries{
-		{Series: seriesName(sm.Calls, labels(base, map[string]string{sm.Labels.StatusCode: "STATUS_CODE_UNSET"})), Values: counter(good)},
-		{Series: seriesName(sm.Calls, labels(base, map[string]string{sm.Labels.StatusCode: sm.Values.StatusCodeError})), Values: counter(bad)},
+		{Series: seriesName(sm.Calls, labels(base, map[string]string{sm.Labels.StatusCode: "STATUS_CODE_UNSET"})), Values: counterSeries(requestsPerMinute, good, isBad, minutes)},
+		{Series: seriesName(sm.Calls, labels(base, map[string]string{sm.Labels.StatusCode: sm.Values.StatusCodeError})), Values: counterSeries(0, bad, isBad, minutes)},
 	}
 }
