@@ -2,6 +2,7 @@ package podlogsreceiver
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -134,7 +135,7 @@ func parseDocker(line []byte, scratch *[]byte) (entry, error) {
 		return e, errDockerSyntax
 	}
 	p++
-	var haveLog bool
+	var haveLog, other bool
 	for {
 		p = skipSpace(line, p)
 		key, np, err := scanString(line, p, nil)
@@ -183,6 +184,7 @@ func parseDocker(line []byte, scratch *[]byte) (entry, error) {
 			}
 			e.ts = ts
 		default:
+			other = true
 			np, err = skipValue(line, p)
 			if err != nil {
 				return e, err
@@ -200,6 +202,11 @@ func parseDocker(line []byte, scratch *[]byte) (entry, error) {
 		return e, errDockerSyntax
 	}
 	if skipSpace(line, p) != len(line) || !haveLog {
+		return e, errDockerSyntax
+	}
+	// Keys other than log, stream and time (docker's "attrs") are skipped loosely above; such
+	// lines are rare, so check them properly here.
+	if other && !json.Valid(line) {
 		return e, errDockerSyntax
 	}
 	if n := len(e.content); n > 0 && e.content[n-1] == '\n' {
