@@ -244,7 +244,7 @@ func (r *podlogsReceiver) track(ctx context.Context, path string, first bool) *t
 	t := &tailed{key: path, id: parseIdentity(path), name: path, lastRead: r.now, active: true}
 	if cp, ok := r.loadCheckpoint(ctx, path); ok {
 		t.name, t.dev, t.ino, t.readOff, t.format, t.fp = cp.name, cp.dev, cp.ino, cp.offset, cp.format, cp.fp
-		t.known = true
+		t.known = cp.ino != 0
 		if t.name != t.key {
 			// It was a rotated file: the ones rotated after it must be read too.
 			t.after = time.Unix(0, 1)

@@ -197,7 +197,7 @@ func (r *podlogsReceiver) service(ctx context.Context, t *tailed) bool {
 	if read >= r.cfg.ReadBufferSize {
 		return true // more to read; come back next round
 	}
-	return r.atEOF(t) || read > 0
+	return r.atEOF(ctx, t) || read > 0
 }
 
 // readChunk reads once at readOff and processes the complete lines read. It reports the bytes
@@ -394,7 +394,7 @@ func (r *podlogsReceiver) flushPending(t *tailed) {
 
 // atEOF decides what to do when t's file is read to its end: nothing while it is the file at the
 // path; otherwise (rotated or removed) finish it and move on to the next file.
-func (r *podlogsReceiver) atEOF(t *tailed) bool {
+func (r *podlogsReceiver) atEOF(ctx context.Context, t *tailed) bool {
 	if t.onPath() {
 		t.active = false
 		return false
@@ -404,7 +404,7 @@ func (r *podlogsReceiver) atEOF(t *tailed) bool {
 			t.active = false
 			return false
 		}
-		r.finishFile(t)
+		r.finishFile(ctx, t)
 		r.m.rotations.Add(context.Background(), 1, attrKind("removed"))
 		t.finished = true
 		t.active = false
@@ -423,7 +423,7 @@ func (r *podlogsReceiver) atEOF(t *tailed) bool {
 		return false
 	}
 	r.m.rotations.Add(context.Background(), 1, attrKind("rotated"))
-	r.finishFile(t)
+	r.finishFile(ctx, t)
 	t.markRead()
 	if name, f, fi := r.nextRotated(t, time.Time{}); f != nil {
 		r.switchTo(t, name, f, fi, 0, nil)
@@ -433,23 +433,36 @@ func (r *podlogsReceiver) atEOF(t *tailed) bool {
 	return true
 }
 
-// finishFile reads what is left of t's file (a last line without newline), emits what t holds
-// and closes the file.
-func (r *podlogsReceiver) finishFile(t *tailed) {
-	if t.f != nil && t.size > t.readOff {
-		tail := make([]byte, t.size-t.readOff)
-		if n, _ := t.f.ReadAt(tail, t.readOff); n > 0 {
-			tail = tail[:n]
-			start := t.readOff
-			t.readOff += int64(n)
-			r.nLines++
-			r.nBytes += int64(n)
-			for len(tail) > r.cfg.MaxLogSize {
-				r.line(t, tail[:r.cfg.MaxLogSize], start)
-				tail, start = tail[r.cfg.MaxLogSize:], start+int64(r.cfg.MaxLogSize)
+// finishFile reads what is left of t's file, including a last line without newline, emits what
+// t holds and closes the file.
+func (r *podlogsReceiver) finishFile(ctx context.Context, t *tailed) {
+	for t.f != nil && ctx.Err() == nil {
+		for ctx.Err() == nil {
+			n, eof, trunc := r.readChunk(ctx, t)
+			if trunc {
+				break
 			}
-			r.line(t, tail, start)
+			if eof || n == 0 {
+				break
+			}
 		}
+		// What is left has no newline: send it as the last line, in max_log_size pieces.
+		if cap(r.big) < r.cfg.MaxLogSize {
+			r.big = make([]byte, r.cfg.MaxLogSize)
+		}
+		tail := r.big[:r.cfg.MaxLogSize]
+		n, _ := t.f.ReadAt(tail, t.readOff)
+		if n <= 0 || !r.prefixMatches(t) {
+			break
+		}
+		if bytes.IndexByte(tail[:n], '\n') >= 0 {
+			continue // it grew meanwhile: lines first
+		}
+		start := t.readOff
+		t.readOff += int64(n)
+		r.nLines++
+		r.nBytes += int64(n)
+		r.line(t, tail[:n], start)
 	}
 	r.flushPending(t)
 	r.closeFile(t)
@@ -594,10 +607,17 @@ func (r *podlogsReceiver) open(t *tailed) bool {
 	}
 	t.name, t.known, t.readOff, t.fp, t.format = t.key, false, 0, nil, formatUnknown
 	r.markDirty(t)
-	if !t.pathExists {
+	f, err = os.Open(t.key)
+	if err != nil {
 		return false
 	}
-	return r.open(t)
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return false
+	}
+	r.switchTo(t, t.key, f, fi, 0, nil)
+	return true
 }
 
 // evict closes the least recently used open file that is the file at its path (it can be found
