@@ -159,6 +159,11 @@ func telemetryName(c component, key string, m mdMetric) (string, error) {
 	if m.Prefix != "" {
 		name = m.Prefix + key
 	}
+	// A component that names its instruments by hand may write the full name as the key.
+	candidates := []string{name}
+	if strings.HasPrefix(key, "otelcol_") {
+		candidates = append(candidates, key)
+	}
 	files := []string{filepath.Join(c.Dir, "internal", "metadata", "generated_telemetry.go")}
 	if _, err := os.Stat(files[0]); err != nil {
 		files, _ = filepath.Glob(filepath.Join(c.Dir, "*.go"))
@@ -171,8 +176,10 @@ func telemetryName(c component, key string, m mdMetric) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", c.source(), err)
 		}
-		if bytes.Contains(b, []byte(strconv.Quote(name))) {
-			return name, nil
+		for _, n := range candidates {
+			if bytes.Contains(b, []byte(strconv.Quote(n))) {
+				return n, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("%s: telemetry metric %s: no instrument %q in its code (%s)", c.source(), key, name, strings.Join(files, ", "))

@@ -85,6 +85,11 @@ func TestDerive(t *testing.T) {
 			// Only a metrics pipeline: no span or log variants.
 			hasNot: []string{"otelcol_receiver_accepted_spans_total", "otelcol_exporter_sent_log_records_total", "otelcol_fileconsumer_open_files"},
 		},
+		{
+			name:   "Lookout's pod-log receiver, hand-named instruments",
+			config: "podlogs.yaml",
+			has:    map[string]string{"otelcol_podlogs_file_lag": "", "otelcol_receiver_accepted_log_records_total": ""},
+		},
 		{name: "unknown component", config: "unknown.yaml", wantErr: `receivers::no_such_receiver: no component of type "no_such_receiver"`},
 		{name: "no remote write", config: "noexporter.yaml", wantErr: "want exactly one prometheus_remote_write exporter, have 0"},
 	}
