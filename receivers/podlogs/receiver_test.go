@@ -342,3 +342,20 @@ func TestStartFailsOnMissingStorage(t *testing.T) {
 	require.ErrorContains(t, err, `storage: extension "file_storage/missing" not found`)
 	require.NoError(t, r.Shutdown(context.Background()))
 }
+
+// TestFairReading: a small file is not starved by a big one; its lines go out with the first batch.
+func TestFairReading(t *testing.T) {
+	h := newHarness(t)
+	big := newPodFile(t, h.root, "ns", "a-big", "c", false)
+	small := newPodFile(t, h.root, "ns", "b-small", "c", false)
+	big.next(100000, "payload-payload-payload-payload-payload-payload-payload-payload-payload")
+	small.next(10, "small")
+	cfg := h.config()
+	cfg.Multiline.Presets = nil // no record held back waiting for its next line
+	h.start(cfg)
+	defer h.stop()
+	h.sink.waitAll(t, small.want, 10*time.Second)
+	missing, _ := h.sink.missing(big.want)
+	require.Greater(t, len(missing), len(big.want)/2, "the small file waited for most of the big one")
+	h.sink.waitAll(t, big.want, 30*time.Second)
+}
