@@ -1,0 +1,125 @@
+{{/*
+The agent's and the gateway's collector configs. The built-in configs (lookout:agent,
+lookout:gateway, embedded in the binary) hold every component's settings; the chart only adds,
+in files the collector merges over them in order (maps merge, lists are replaced):
+
+  reset.yaml    service::pipelines: null, so that the next file's pipelines are the only ones
+                (a merge can add pipelines but not remove them)
+  presets.yaml  the pipelines the presets select, backend auth, and Kubernetes wiring
+  config.yaml   the user's `config` value, as given
+*/}}
+
+{{/* The agent's pipelines (a dict), in the built-in config's order. */}}
+{{- define "lookout.agent.pipelines" -}}
+{{- $p := .Values.presets -}}
+{{- $processors := list "memory_limiter" "k8s_attributes" "resource" "batch" -}}
+{{- $pipelines := dict -}}
+{{- if $p.traces.enabled -}}
+{{- $exporters := list (ternary "load_balancing" "otlp_grpc/tempo" $p.gateway.enabled) -}}
+{{- if $p.spanMetrics.enabled }}{{ $exporters = concat $exporters (list "span_metrics" "service_graph") }}{{ end -}}
+{{- $_ := set $pipelines "traces" (dict "receivers" (list "otlp") "processors" $processors "exporters" $exporters) -}}
+{{- end -}}
+{{- if $p.metrics.enabled -}}
+{{- $receivers := list "otlp" "prometheus" -}}
+{{- if $p.metrics.hostMetrics }}{{ $receivers = append $receivers "host_metrics" }}{{ end -}}
+{{- if $p.metrics.kubeletStats }}{{ $receivers = append $receivers "kubelet_stats" }}{{ end -}}
+{{- if $p.spanMetrics.enabled }}{{ $receivers = concat $receivers (list "span_metrics" "service_graph") }}{{ end -}}
+{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" $processors "exporters" (list "prometheus_remote_write")) -}}
+{{- end -}}
+{{- if $p.logs.enabled -}}
+{{- /* No batch processor for logs: the loki exporter batches in its on-disk queue. */ -}}
+{{- $receivers := ternary (list "file_log" "otlp") (list "otlp") $p.logs.podLogs -}}
+{{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (list "memory_limiter" "k8s_attributes" "resource") "exporters" (list "loki")) -}}
+{{- end -}}
+{{- toYaml $pipelines -}}
+{{- end -}}
+
+{{/*
+Auth and headers of one exporter (a dict, merged into the exporter's config, or into its
+`client` for the loki exporter); call with (dict "auth" $auth "headers" $headers).
+*/}}
+{{- define "lookout.exporterAuth" -}}
+{{- $out := dict -}}
+{{- if .auth.id }}{{ $_ := set $out "auth" (dict "authenticator" .auth.id) }}{{ end -}}
+{{- if .headers }}{{ $_ := set $out "headers" .headers }}{{ end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* presets.yaml of the agent. */}}
+{{- define "lookout.agent.presets" -}}
+{{- $p := .Values.presets -}}
+{{- $b := .Values.backends -}}
+{{- $prom := include "lookout.backendAuth" (dict "name" "prometheus" "backend" $b.prometheus) | fromYaml -}}
+{{- $loki := include "lookout.backendAuth" (dict "name" "loki" "backend" $b.loki) | fromYaml -}}
+{{- $tempo := include "lookout.backendAuth" (dict "name" "tempo" "backend" $b.tempo) | fromYaml -}}
+{{- $toTempo := and $p.traces.enabled (not $p.gateway.enabled) -}}
+{{- if not $p.metrics.enabled }}{{ $prom = dict }}{{ end -}}
+{{- if not $p.logs.enabled }}{{ $loki = dict }}{{ end -}}
+{{- if not $toTempo }}{{ $tempo = dict }}{{ end -}}
+{{- $serviceExtensions := list "health_check" "pprof" "zpages" "file_storage" -}}
+{{- $extensions := dict -}}
+{{- range $a := list $prom $loki $tempo -}}
+{{- if $a.id -}}
+{{- $serviceExtensions = append $serviceExtensions $a.id -}}
+{{- $_ := set $extensions $a.id $a.extension -}}
+{{- end -}}
+{{- end -}}
+{{- $exporters := dict -}}
+{{- $disabled := list -}}
+{{- if $p.metrics.enabled -}}
+{{- $e := include "lookout.exporterAuth" (dict "auth" $prom "headers" $b.prometheus.headers) | fromYaml -}}
+{{- if $e }}{{ $_ := set $exporters "prometheus_remote_write" $e }}{{ end -}}
+{{- else -}}
+{{- $_ := set $exporters "prometheus_remote_write" (dict "endpoint" "http://metrics-disabled.invalid/api/v1/write") -}}
+{{- $disabled = append $disabled "prometheus_remote_write" -}}
+{{- end -}}
+{{- if $p.logs.enabled -}}
+{{- $e := include "lookout.exporterAuth" (dict "auth" $loki "headers" $b.loki.headers) | fromYaml -}}
+{{- if $e }}{{ $_ := set $exporters "loki" (dict "client" $e) }}{{ end -}}
+{{- else -}}
+{{- $_ := set $exporters "loki" (dict "client" (dict "endpoint" "http://logs-disabled.invalid/loki/api/v1/push")) -}}
+{{- $disabled = append $disabled "loki" -}}
+{{- end -}}
+{{- if $toTempo -}}
+{{- $e := include "lookout.exporterAuth" (dict "auth" $tempo "headers" $b.tempo.headers) | fromYaml -}}
+{{- if $e }}{{ $_ := set $exporters "otlp_grpc/tempo" $e }}{{ end -}}
+{{- else -}}
+{{- $_ := set $exporters "otlp_grpc/tempo" (dict "endpoint" "tempo-unused.invalid:4317") -}}
+{{- $disabled = append $disabled "otlp_grpc/tempo" -}}
+{{- end -}}
+{{- $config := dict "service" (dict "extensions" $serviceExtensions "pipelines" (include "lookout.agent.pipelines" . | fromYaml)) -}}
+{{- if $extensions }}{{ $_ := set $config "extensions" $extensions }}{{ end -}}
+{{- if $exporters }}{{ $_ := set $config "exporters" $exporters }}{{ end -}}
+{{- if and $p.metrics.enabled $p.metrics.kubeletStats -}}
+{{- $_ := set $config "receivers" (dict "kubelet_stats" (dict "endpoint" $p.metrics.kubeletEndpoint)) -}}
+{{- end -}}
+# Written by the Lookout chart from its values; merged over lookout:agent{{ if $p.gateway.enabled }} and lookout:to-gateway{{ end }}.
+# The pipelines the presets select (the only ones: reset.yaml dropped the built-in ones), the
+# backends' auth and headers, and the kubelet's endpoint.
+{{- with $disabled }}
+# {{ join ", " . }}: in no pipeline, so never started; the placeholder endpoints
+# (.invalid never resolves) only satisfy validation of the built-in config.
+{{- end }}
+{{ toYaml $config }}
+{{- end -}}
+
+{{/* presets.yaml of the gateway: Tempo's auth and headers. */}}
+{{- define "lookout.gateway.presets" -}}
+{{- $b := .Values.backends -}}
+{{- $tempo := include "lookout.backendAuth" (dict "name" "tempo" "backend" $b.tempo) | fromYaml -}}
+{{- $config := dict -}}
+{{- if $tempo.id -}}
+{{- $_ := set $config "extensions" (dict $tempo.id $tempo.extension) -}}
+{{- $_ := set $config "service" (dict "extensions" (list "health_check" "pprof" "zpages" "file_storage" $tempo.id)) -}}
+{{- end -}}
+{{- $e := include "lookout.exporterAuth" (dict "auth" $tempo "headers" $b.tempo.headers) | fromYaml -}}
+{{- if $e }}{{ $_ := set $config "exporters" (dict "otlp_grpc/tempo" $e) }}{{ end -}}
+# Written by the Lookout chart from its values (Tempo's auth and headers); merged over lookout:gateway.
+{{ if $config }}{{ toYaml $config }}{{ else }}{}{{ end }}
+{{- end -}}
+
+{{/* The user's extra config: a YAML document the collector merges last ({} when empty). */}}
+{{- define "lookout.userConfig" -}}
+# The chart's `{{ .key }}` value; merged over everything else.
+{{ if .value }}{{ toYaml .value }}{{ else }}{}{{ end }}
+{{- end -}}
