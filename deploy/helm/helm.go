@@ -1,6 +1,7 @@
 // Package helm keeps Lookout's Helm chart (deploy/helm/lookout) and what is generated from it or
-// for it: the chart's copies of the catalog's generated dashboards and alerts (Helm reads files
-// only from inside the chart), the values table of the chart's README (from the comments in
+// for it: the chart's copies of the repository catalog's dashboards and alerts (Helm reads files
+// only from inside the chart; they are generated from demo/catalog.yaml exactly as
+// dashboards/generated and alerts/generated are), the values table of the chart's README (from the comments in
 // values.yaml), and the plain manifests in deploy/manifests (`helm template` with the default
 // values).
 //
@@ -19,10 +20,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/lookoutdev/lookout/internal/catalog/generate"
 )
 
 const (
@@ -118,13 +122,28 @@ type File struct {
 	Content []byte
 }
 
-// catalogCopies are the catalog outputs the chart ships: a glob under the repository, and the
-// chart directory the matches are copied to.
-var catalogCopies = []struct{ glob, dir string }{
+// catalogCopies are the catalog outputs the chart ships: a pattern of the catalog generator's
+// output paths, and the chart directory the matches are copied to.
+var catalogCopies = []struct{ pattern, dir string }{
 	{"dashboards/generated/*.json", "files/dashboards"},
 	{"alerts/generated/prometheusrule.yaml", "files/alerts"},
 	{"alerts/generated/alertmanager.yaml", "files/alerts"},
 	{"alerts/generated/templates/lookout.tmpl", "files/alerts"},
+}
+
+// catalogOutputs generates the repository catalog's outputs in memory, as
+// `go generate ./internal/catalog/generate` writes them (so that the chart's copies do not depend
+// on which of the two generators `go generate ./...` runs first).
+func catalogOutputs() (map[string][]byte, error) {
+	c, err := generate.Load(filepath.Join(RepoRoot(), generate.DefaultCatalog), generate.DefaultCatalog)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", generate.DefaultCatalog, err)
+	}
+	files, err := generate.Files(c)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", generate.DefaultCatalog, err)
+	}
+	return files, nil
 }
 
 // generatedDirs are the chart directories whose every file is generated (a file there that is not
@@ -139,22 +158,26 @@ func Expected(ctx context.Context, helm string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	outputs, err := catalogOutputs()
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, 0, len(outputs))
+	for p := range outputs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
 	var files []File
 	for _, c := range catalogCopies {
-		matches, err := filepath.Glob(filepath.Join(root, c.glob))
-		if err != nil {
-			return nil, fmt.Errorf("catalog outputs %s: %w", c.glob, err)
-		}
-		if len(matches) == 0 {
-			return nil, fmt.Errorf("catalog outputs %s: no file matches (run `go generate ./internal/catalog/generate`)", c.glob)
-		}
-		sort.Strings(matches)
-		for _, m := range matches {
-			b, err := os.ReadFile(m)
-			if err != nil {
-				return nil, fmt.Errorf("catalog output: %w", err)
+		n := 0
+		for _, p := range paths {
+			if ok, _ := path.Match(c.pattern, p); ok {
+				files = append(files, File{Path: filepath.Join(chartRel, c.dir, path.Base(p)), Content: outputs[p]})
+				n++
 			}
-			files = append(files, File{Path: filepath.Join(chartRel, c.dir, filepath.Base(m)), Content: b})
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("the catalog generator writes no %s", c.pattern)
 		}
 	}
 
