@@ -186,7 +186,7 @@ func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 		{"slo-payments.yaml", "ratio_rate30m{", "ratio_rate1h{"},          // the slow pair's short window slower
 		{"slo-orders.yaml", "for: 2m", "for: 4m"},                         // the page waits too long
 		{"slo-orders.yaml", "STATUS_CODE_ERROR", "STATUS_CODE_UNSET"},     // successes counted as errors
-		{"slo-storefront.yaml", `le="100"`, `le="250"`},                   // latency SLI on the wrong bucket
+		{"slo-storefront.yaml", `le="0.1"`, `le="0.25"`},                  // latency SLI on the wrong bucket
 		{"slo-payments.yaml", "/ 0.001 >", "/ 0.01 >"},                    // the budget of another objective
 		{"lookout-agent.yaml", "[5m]))\n", "[15m]))\n"},                   // agent-down window too long
 		{"lookout-agent.yaml", "> 0.8", "> 0.95"},                         // queue alert too late
