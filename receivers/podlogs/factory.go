@@ -32,7 +32,7 @@ func createDefaultConfig() component.Config {
 		// Runtimes split lines at 16 KiB; joined partial lines up to 1 MiB make one record.
 		MaxLogSize:      1 << 20,
 		FingerprintSize: 256,
-		FlushTimeout:    500 * time.Millisecond,
+		FlushTimeout:    250 * time.Millisecond,
 		Batch:           BatchConfig{MaxRecords: 8192, MaxBytes: 2 << 20},
 		Retry:           RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second},
 		Multiline: MultilineConfig{
