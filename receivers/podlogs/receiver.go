@@ -471,6 +471,9 @@ func (r *podlogsReceiver) commit(ctx context.Context) {
 		}
 	}
 	for _, k := range r.deletes {
+		if t, ok := r.files[k]; ok && !t.finished {
+			continue // the path came back and is tailed again: its new offset was just set
+		}
 		ops = append(ops, storage.DeleteOperation(checkpointPrefix+k))
 	}
 	if err := r.client.Batch(ctx, ops...); err != nil {

@@ -62,6 +62,10 @@ type tailed struct {
 	records  plog.LogRecordSlice
 }
 
+// keepBuf is the largest buffer a file keeps for its next partial line or multiline record; a
+// larger one is released once its record is out, so that thousands of idle files hold little.
+const keepBuf = 2 << 10
+
 // fileKey identifies a file across renames.
 type fileKey struct{ dev, ino uint64 }
 
@@ -342,7 +346,7 @@ func (r *podlogsReceiver) line(t *tailed, line []byte, start int64) {
 		}
 	}
 	r.logical(t, e.stream, content, ts, lstart)
-	if cap(p.buf) > 64<<10 && !p.on {
+	if cap(p.buf) > keepBuf && !p.on {
 		p.buf = nil
 	}
 }
@@ -366,7 +370,7 @@ func (r *podlogsReceiver) logical(t *tailed, s stream, content []byte, ts, start
 		}
 		r.emit(t, s, m.ts, m.buf)
 		m.on = false
-		if cap(m.buf) > 64<<10 {
+		if cap(m.buf) > keepBuf {
 			m.buf = nil
 		}
 	}
@@ -387,6 +391,14 @@ func (r *podlogsReceiver) flushPending(t *tailed) {
 		if m := &t.ml[s]; m.on {
 			m.on = false
 			r.emit(t, stream(s), m.ts, m.buf)
+		}
+	}
+	for s := range t.part {
+		if cap(t.part[s].buf) > keepBuf {
+			t.part[s].buf = nil
+		}
+		if cap(t.ml[s].buf) > keepBuf {
+			t.ml[s].buf = nil
 		}
 	}
 	r.markDirty(t)
