@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,6 +380,14 @@ func checkLogRecord(rec map[string]string, service string) error {
 			errs = append(errs, fmt.Errorf("%s %q, want %s", what, v, want[what]))
 		}
 	}
+	// The stream labels (what Loki queries select on) name the namespace, container and
+	// service; the pod is structured metadata, one stream per pod being too many.
+	stream := streamLabels(rec["_stream"])
+	for _, what := range []string{"namespace", "container", "service"} {
+		if v, ok := field(stream, aliases[what]...); !ok || !want[what].MatchString(v) {
+			errs = append(errs, fmt.Errorf("stream %s: no %s label %s", rec["_stream"], what, want[what]))
+		}
+	}
 	if id := traceIDOf(rec); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
 		errs = append(errs, fmt.Errorf("trace id %q", id))
 	}
@@ -391,6 +400,17 @@ func checkLogRecord(rec map[string]string, service string) error {
 		return fmt.Errorf("record with fields %v: %w", keys, err)
 	}
 	return nil
+}
+
+// streamLabels parses VictoriaLogs' _stream field, `{k="v",k2="v2"}`.
+func streamLabels(s string) map[string]string {
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`([^{},=\s]+)="((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(s, -1) {
+		if v, err := strconv.Unquote(`"` + m[2] + `"`); err == nil {
+			out[m[1]] = v
+		}
+	}
+	return out
 }
 
 func field(rec map[string]string, names ...string) (string, bool) {
