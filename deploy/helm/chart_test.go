@@ -149,6 +149,7 @@ func checkRendering(t *testing.T, c chartCase) {
 	require.NoError(t, c.policy(t).check(o), "policy")
 	require.NoError(t, checkWiring(o), "wiring")
 	p := c.presets(t)
+	checkStateDirOwner(t, o, c)
 	checkMounts(t, o, p)
 	checkRBAC(t, o, p, c)
 	checkCollectors(t, o, p, c.userPipelines(t))
@@ -326,4 +327,22 @@ func envVars(cfg string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkStateDirOwner: a non-root agent gets the init container that hands it the state directory,
+// chowning to exactly its user and group; an agent running as root gets none.
+func checkStateDirOwner(t *testing.T, o *objects, c chartCase) {
+	t.Helper()
+	spec := o.DaemonSets[0].Spec.Template.Spec
+	if c.policy(t).agentRoot {
+		require.Empty(t, spec.InitContainers, "an agent running as root needs no state-dir-owner")
+		return
+	}
+	require.Len(t, spec.InitContainers, 1)
+	init := spec.InitContainers[0]
+	require.Equal(t, "state-dir-owner", init.Name)
+	sc := spec.SecurityContext
+	owner := fmt.Sprintf("%d:%d", *sc.RunAsUser, *sc.RunAsGroup)
+	require.Equal(t, []string{"chown", "-R", owner, stateDir}, init.Command)
+	require.Equal(t, []corev1.VolumeMount{{Name: "state", MountPath: stateDir}}, init.VolumeMounts)
 }

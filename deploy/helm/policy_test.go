@@ -11,7 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// stateDir is the only host path the agent may write.
+// stateDir is where the agent's state directory is mounted (and, by default, its host path): the
+// only host path a container may write.
 const stateDir = "/var/lib/lookout"
 
 // rootExceptions are the containers allowed to run as root, each with the reason the chart's
@@ -115,8 +116,8 @@ func (p policy) checkPod(where string, spec *corev1.PodSpec) []error {
 			if !ok {
 				continue
 			}
-			if !m.ReadOnly && path != stateDir {
-				fail("%s: hostPath %s is mounted writable at %s (only %s may be)", cwhere, path, m.MountPath, stateDir)
+			if !m.ReadOnly && m.MountPath != stateDir {
+				fail("%s: hostPath %s is mounted writable at %s (only the state directory, at %s, may be)", cwhere, path, m.MountPath, stateDir)
 			}
 			if m.MountPropagation != nil && *m.MountPropagation == corev1.MountPropagationBidirectional {
 				fail("%s: hostPath %s has Bidirectional mount propagation", cwhere, path)
