@@ -52,19 +52,21 @@ func TestGatewayRunsAsRendered(t *testing.T) {
 	gw := lookouttest.Start(t, lookoutBin, args, run.env...)
 	gw.WaitHTTP(t, "http://"+health+"/", time.Minute)
 
+	// No idle connections left behind for goleak to find.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	traceID := randomHex(t, 16)
 	now := time.Now()
 	body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"helm-gateway-test"}}]},
 		"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,"name":"GET /fail","kind":2,
 		"startTimeUnixNano":"%d","endTimeUnixNano":"%d","status":{"code":2}}]}]}]}`,
 		traceID, randomHex(t, 8), now.Add(-time.Second).UnixNano(), now.UnixNano())
-	resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
+	resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
 	lookouttest.Eventually(t, time.Minute, func() error {
-		resp, err := http.Get("http://" + queryAddr + "/api/traces/" + traceID)
+		resp, err := client.Get("http://" + queryAddr + "/api/traces/" + traceID)
 		if err != nil {
 			return err
 		}
