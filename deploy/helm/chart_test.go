@@ -273,8 +273,10 @@ func TestPipelinesWithEverythingOnAreTheBuiltinOnes(t *testing.T) {
 			}
 			builtin := builtinService(t, uris...)
 			got := agent.printService(t)
-			require.Equal(t, builtin.Pipelines, got.Pipelines)
-			require.Equal(t, builtin.Extensions, got.Extensions)
+			require.Equal(t, builtin.Pipelines, got.Pipelines,
+				"the chart's pipelines (lookout.agent.pipelines in templates/_config.tpl) must follow the built-in ones (collector/config)")
+			require.Equal(t, builtin.Extensions, got.Extensions,
+				"the chart's service::extensions (lookout.agent.presets in templates/_config.tpl) must follow the built-in ones (collector/config)")
 		})
 	}
 }
