@@ -64,7 +64,7 @@ func testMain(m *testing.M) int {
 // flushes span metrics every 15 s, batches for 1 s; Jaeger and VictoriaLogs index within seconds.
 // One deadline for all of them, counted from the moment run.sh is ready, so that a run where a
 // signal never arrives fails in minutes, not in minutes per query.
-const signalTimeout = 3 * time.Minute
+const signalTimeout = 4 * time.Minute
 
 // until returns the time left before deadline, at least 20 s (a query's own time to succeed
 // once the data is there).
