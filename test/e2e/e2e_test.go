@@ -4,6 +4,10 @@
 // backend's own query API that every signal arrives: metrics in Prometheus, logs in
 // VictoriaLogs, traces in Jaeger, linked by trace ID; then that Ctrl-C stops everything and a
 // second run works.
+//
+// To see it fail when one signal stops arriving, point one exporter at a closed port:
+//
+//	LOOKOUT_E2E_BREAK=traces|logs|metrics make e2e
 package e2e
 
 import (
@@ -104,7 +108,7 @@ func newStack(t *testing.T, runDir string) *stack {
 		"--set=extensions::pprof::endpoint=" + lookouttest.FreeAddr(t),
 		"--set=extensions::zpages::endpoint=" + lookouttest.FreeAddr(t),
 	}
-	// Breaking one exporter's endpoint on purpose shows the test failing (see the package doc):
+	// Breaking one exporter's endpoint on purpose shows the test failing (see the package doc).
 	// LOOKOUT_E2E_BREAK=traces|logs|metrics points that exporter at a closed port.
 	switch v := os.Getenv("LOOKOUT_E2E_BREAK"); v {
 	case "":
