@@ -206,6 +206,12 @@ status_one() {
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] || set -- $all_components
+for c in "$@"; do
+	case " $all_components " in
+	*" $c "*) ;;
+	*) die "unknown component $c (want: $all_components)" ;;
+	esac
+done
 case "$cmd" in
 start)
 	# All or nothing: when one component cannot start, the ones this call started are stopped.
