@@ -151,6 +151,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		case <-report.C:
 			o.Logger.Info("load progress", zap.Any("stats", c.snapshot()))
 		case <-tick.C:
+			if ctx.Err() != nil {
+				continue // the run is over; select may pick a tick before Done
+			}
 			select {
 			case sem <- struct{}{}:
 			default:
