@@ -127,11 +127,11 @@ cat <<EOF
 
 Lookout is running (ready in $(($(date +%s) - t0)) s). Everything listens on loopback; data and logs are in $run.
 
-  Prometheus      http://$PROMETHEUS_ADDR/            (remote write from the agent; rules from alerts/generated/)
-  Alertmanager    http://$ALERTMANAGER_ADDR/            (alerts to the sink)
-  Logs            http://$VICTORIALOGS_ADDR/select/vmui/  (VictoriaLogs; Loki push API at /insert/loki/api/v1/push)
-  Traces          http://$JAEGER_QUERY_ADDR/            (Jaeger UI and API)
-  Webhook sink    http://$SINK_ADDR/received       (what Alertmanager sent to "Slack" and "PagerDuty")
+  Prometheus      http://$PROMETHEUS_ADDR/graph       (UI and API; remote write from the agent, rules from alerts/generated/)
+  Alertmanager    http://$ALERTMANAGER_ADDR/api/v2/alerts  (API only: Debian's package has no web UI; or amtool --alertmanager.url=http://$ALERTMANAGER_ADDR alert)
+  Logs            http://$VICTORIALOGS_ADDR/select/vmui/  (VictoriaLogs UI; query API /select/logsql/query)
+  Traces          http://$JAEGER_QUERY_ADDR/api/services  (Jaeger's API only: a Go-built Jaeger has no UI assets)
+  Webhook sink    http://$SINK_ADDR/received         (what Alertmanager sent to "Slack" and "PagerDuty")
   Agent           health http://$agent_health/  OTLP $agent_otlp  log $run/logs/lookout.log
   Demo            storefront http://$DEMO_STOREFRONT_ADDR  orders http://$DEMO_ORDERS_ADDR  payments http://$DEMO_PAYMENTS_ADDR
                   load: $DEMO_RATE checkouts/s; pod logs under $run/pods, scrape targets in $run/targets/demo.json
