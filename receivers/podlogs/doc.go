@@ -3,3 +3,6 @@
 // multiline records, rotation by rename and by copytruncate, and offsets committed to a storage
 // extension only after the next consumer accepted the data. See README.md.
 package podlogsreceiver
+
+//go:generate go run -C internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../metadata.yaml
+//go:generate sed -i -e "s/^package podlogs$/package podlogsreceiver/" generated_component_test.go generated_package_test.go

@@ -79,7 +79,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*podlo
 	if err != nil {
 		return nil, fmt.Errorf("podlogs: obsreport: %w", err)
 	}
-	m, err := newMetrics(set.MeterProvider.Meter("github.com/lookoutdev/lookout/receivers/podlogs"))
+	m, err := newMetrics(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("podlogs: metrics: %w", err)
 	}
@@ -188,8 +188,8 @@ func (r *podlogsReceiver) round(ctx context.Context) bool {
 
 func (r *podlogsReceiver) addCounts(ctx context.Context) {
 	if r.nLines > 0 {
-		r.m.linesRead.Add(ctx, r.nLines)
-		r.m.bytesRead.Add(ctx, r.nBytes)
+		r.m.PodlogsLinesRead.Add(ctx, r.nLines)
+		r.m.PodlogsRead.Add(ctx, r.nBytes)
 		r.nLines, r.nBytes = 0, 0
 	}
 }
@@ -347,7 +347,7 @@ func (r *podlogsReceiver) emit(t *tailed, s stream, ts int64, body []byte) {
 		if err := applyJSONBody(lr, body); err == nil {
 			parsed = true
 		} else {
-			r.m.parseErrors.Add(context.Background(), 1, attrKind("json"))
+			r.m.PodlogsParseErrors.Add(context.Background(), 1, attrKind("json"))
 		}
 	}
 	if !parsed {
@@ -418,11 +418,11 @@ func (r *podlogsReceiver) flush(ctx context.Context) error {
 			err := r.next.ConsumeLogs(octx, r.batch)
 			r.obs.EndLogsOp(octx, typeStr.String(), r.batchRecs, err)
 			if err == nil {
-				r.m.records.Add(ctx, int64(r.batchRecs))
+				r.m.PodlogsRecords.Add(ctx, int64(r.batchRecs))
 				break
 			}
 			if consumererror.IsPermanent(err) {
-				r.m.dropped.Add(ctx, int64(r.batchRecs))
+				r.m.PodlogsDroppedRecords.Add(ctx, int64(r.batchRecs))
 				r.logger.Error("podlogs: the next consumer rejected a batch with a permanent error; dropping it and moving on",
 					zap.Int("records", r.batchRecs), zap.Error(err))
 				break
@@ -430,7 +430,7 @@ func (r *podlogsReceiver) flush(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			r.m.refused.Add(ctx, 1)
+			r.m.PodlogsRefusedBatches.Add(ctx, 1)
 			if attempt == 1 || attempt%20 == 0 {
 				r.logger.Warn("podlogs: the next consumer refused a batch; pausing reading and retrying",
 					zap.Int("records", r.batchRecs), zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))

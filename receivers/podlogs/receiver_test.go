@@ -12,17 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// bbolt (file_storage) and the OTel SDK keep no goroutines after shutdown; the HTTP
-		// keep-alive goroutines of the e2e test's client are idle connections.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-	)
-}
 
 func TestFormatsIdentityAndContent(t *testing.T) {
 	h := newHarness(t)

@@ -222,7 +222,7 @@ func (r *podlogsReceiver) readChunk(ctx context.Context, t *tailed) (int, bool, 
 	if t.readOff > 0 && !r.prefixMatches(t) {
 		return 0, false, true
 	}
-	if t.readOff == 0 && len(t.fp) == 0 && t.name == t.key && !t.after.IsZero() && r.readOlderFirst(t) {
+	if t.readOff == 0 && len(t.fp) == 0 && t.name == t.key && !t.after.IsZero() && r.readOlderFirst(t, data) {
 		return 0, false, false
 	}
 	r.extendFingerprint(t, data)
@@ -312,7 +312,7 @@ func (r *podlogsReceiver) line(t *tailed, line []byte, start int64) {
 		e, err = parseCRI(line)
 	}
 	if err != nil {
-		r.m.parseErrors.Add(context.Background(), 1, attrKind(t.format.String()))
+		r.m.PodlogsParseErrors.Add(context.Background(), 1, attrKind(t.format.String()))
 		if r.logger.Core().Enabled(zap.DebugLevel) {
 			r.logger.Debug("podlogs: line kept as raw text", zap.Error(lineError(err, t.name, start)))
 		}
@@ -417,7 +417,7 @@ func (r *podlogsReceiver) atEOF(ctx context.Context, t *tailed) bool {
 			return false
 		}
 		r.finishFile(ctx, t)
-		r.m.rotations.Add(context.Background(), 1, attrKind("removed"))
+		r.m.PodlogsRotations.Add(context.Background(), 1, attrKind("removed"))
 		t.finished = true
 		t.active = false
 		r.deletes = append(r.deletes, t.key)
@@ -434,10 +434,20 @@ func (r *podlogsReceiver) atEOF(ctx context.Context, t *tailed) bool {
 		t.active = false
 		return false
 	}
-	r.m.rotations.Add(context.Background(), 1, attrKind("rotated"))
+	// A rotated file still being written (the runtime before it reopened its log, logrotate
+	// still copying) is not finished: wait until it was quiet for a poll interval.
+	if r.now.Sub(t.mtime) < r.cfg.PollInterval {
+		t.active = false
+		return false
+	}
+	r.m.PodlogsRotations.Add(context.Background(), 1, attrKind("rotated"))
 	r.finishFile(ctx, t)
 	t.markRead()
-	if name, f, fi := r.nextRotated(t, time.Time{}); f != nil {
+	if r.logger.Core().Enabled(zap.DebugLevel) {
+		r.logger.Debug("podlogs: rotated file read to its end", zap.String("path", t.key), zap.String("file", t.name),
+			zap.Int64("offset", t.readOff), zap.Time("mtime", t.mtime), zap.Uint64("ino", t.ino))
+	}
+	if name, f, fi := r.nextRotated(t, time.Time{}, nil); f != nil {
 		r.switchTo(t, name, f, fi, 0, nil)
 		return true
 	}
@@ -525,13 +535,13 @@ func (r *podlogsReceiver) truncated(t *tailed) {
 	r.flushPending(t)
 	if t.name == t.key && len(t.fp) > 0 {
 		if name, f, fi := r.findCopy(t); f != nil {
-			r.m.rotations.Add(context.Background(), 1, attrKind("copytruncate"))
+			r.m.PodlogsRotations.Add(context.Background(), 1, attrKind("copytruncate"))
 			r.switchTo(t, name, f, fi, t.readOff, t.fp)
 			t.rotatedAt = r.now.Add(-r.cfg.PollInterval)
 			return
 		}
 	}
-	r.m.rotations.Add(context.Background(), 1, attrKind("truncate"))
+	r.m.PodlogsRotations.Add(context.Background(), 1, attrKind("truncate"))
 	r.logger.Info("podlogs: file truncated and no rotated copy found; reading it again from its start",
 		zap.String("path", t.name), zap.Int64("offset", t.readOff))
 	t.readOff, t.fp, t.format = 0, nil, formatUnknown
@@ -613,7 +623,7 @@ func (r *podlogsReceiver) open(t *tailed) bool {
 		return true
 	}
 	if t.readOff > 0 {
-		r.m.lost.Add(context.Background(), 1)
+		r.m.PodlogsLostFiles.Add(context.Background(), 1)
 		r.logger.Warn("podlogs: a file was rotated away and removed before it was read to its end; continuing with the current file",
 			zap.String("path", t.key), zap.String("file", t.name), zap.Int64("offset", t.readOff))
 	}
@@ -755,18 +765,29 @@ func (r *podlogsReceiver) newestWithPrefix(sibs []rotatedSibling, fp []byte, min
 }
 
 // nextRotated finds the oldest rotated file not yet read that was modified since the last one
-// read (the agent fell behind by more than one rotation), and before, when not zero. The file
-// at the path is not one of them.
-func (r *podlogsReceiver) nextRotated(t *tailed, before time.Time) (string, *os.File, os.FileInfo) {
+// read (the agent fell behind by more than one rotation), and not after notAfter, when that is
+// not zero. Neither the file being read nor the one at the path is one of them.
+//
+// With ours set, a file that starts with (a prefix of) ours is a copy of the generation being
+// read, made after it was read or still being made, not an older one: it is skipped.
+func (r *podlogsReceiver) nextRotated(t *tailed, notAfter time.Time, ours []byte) (string, *os.File, os.FileInfo) {
+	// The file at the path now (not as of the last poll: it may have been rotated since).
+	var pathDev, pathIno uint64
+	if pfi, err := os.Stat(t.key); err == nil {
+		pathDev, pathIno = fileID(pfi)
+	}
 	var best *rotatedSibling
 	sibs := r.siblings(t)
 	for i, s := range sibs {
 		dev, ino := fileID(s.fi)
-		if t.wasRead(dev, ino) || (dev == t.dev && ino == t.ino) || (t.pathExists && dev == t.pathDev && ino == t.pathIno) {
+		if t.wasRead(dev, ino) || (dev == t.dev && ino == t.ino) || (pathIno != 0 && dev == pathDev && ino == pathIno) {
 			continue
 		}
 		mt := s.fi.ModTime()
-		if mt.Before(t.after) || (!before.IsZero() && !mt.Before(before)) {
+		if mt.Before(t.after) || (!notAfter.IsZero() && mt.After(notAfter)) {
+			continue
+		}
+		if ours != nil && r.startsLike(s, ours) {
 			continue
 		}
 		if best == nil || olderSibling(s, *best) {
@@ -783,6 +804,21 @@ func (r *podlogsReceiver) nextRotated(t *tailed, before time.Time) (string, *os.
 	return best.path, f, fi
 }
 
+// startsLike reports whether the file s starts with prefix, or with the part of it that fits in
+// the file (an empty file starts like anything).
+func (r *podlogsReceiver) startsLike(s rotatedSibling, prefix []byte) bool {
+	n := min(int64(len(prefix)), s.fi.Size())
+	if n == 0 {
+		return true
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return r.fileStartsWith(f, prefix[:n])
+}
+
 // olderSibling orders rotated files by modification time; files modified within the same clock
 // tick are ordered by name ("0.log.9" before "0.log.10", timestamps as written).
 func olderSibling(a, b rotatedSibling) bool {
@@ -795,25 +831,27 @@ func olderSibling(a, b rotatedSibling) bool {
 	return a.path < b.path
 }
 
-// readOlderFirst is called when the file at the path is about to be read from its beginning
-// after a rotation. If a rotated file modified before this read and not read yet exists (the
-// path was rotated again between the end of the last rotated file and now), that one is read
-// first and the path's file after it. It reports whether it switched.
-func (r *podlogsReceiver) readOlderFirst(t *tailed) bool {
-	// Only for the file still at the path: one rotated away since is older than any other.
-	pfi, err := os.Stat(t.key)
+// readOlderFirst is called when a file is about to be read from its beginning after a rotation,
+// once its first bytes were read. A rotated file not read yet and modified at the latest when
+// this one was last written holds an older generation (the path was rotated again between the
+// end of the last rotated file read and the opening of this one, or, under copytruncate, this
+// file was truncated before this read): that one is read first and this one after it. It
+// reports whether it switched.
+func (r *podlogsReceiver) readOlderFirst(t *tailed, data []byte) bool {
+	fi, err := t.f.Stat()
 	if err != nil {
 		return false
 	}
-	if dev, ino := fileID(pfi); dev != t.dev || ino != t.ino {
-		return false
+	name, f, sfi := r.nextRotated(t, fi.ModTime(), data[:min(len(data), r.cfg.FingerprintSize)])
+	if r.logger.Core().Enabled(zap.DebugLevel) {
+		r.logger.Debug("podlogs: first read after a rotation", zap.String("path", t.key), zap.Uint64("ino", t.ino),
+			zap.Time("mtime", fi.ModTime()), zap.Time("after", t.after), zap.String("older", name))
 	}
-	name, f, fi := r.nextRotated(t, r.now)
 	if f == nil {
 		return false
 	}
 	r.closeFile(t)
-	r.switchTo(t, name, f, fi, 0, nil)
+	r.switchTo(t, name, f, sfi, 0, nil)
 	t.rotatedAt = r.now.Add(-r.cfg.PollInterval)
 	return true
 }
