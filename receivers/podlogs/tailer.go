@@ -62,6 +62,9 @@ type tailed struct {
 	records  plog.LogRecordSlice
 }
 
+// maxRotatedWrites bounds how long a renamed file may still be written to before it is finished.
+const maxRotatedWrites = 10 * time.Second
+
 // keepBuf is the largest buffer a file keeps for its next partial line or multiline record; a
 // larger one is released once its record is out, so that thousands of idle files hold little.
 const keepBuf = 2 << 10
@@ -436,7 +439,9 @@ func (r *podlogsReceiver) atEOF(ctx context.Context, t *tailed) bool {
 	}
 	// A rotated file still being written (the runtime before it reopened its log, logrotate
 	// still copying) is not finished: wait until it was quiet for a poll interval.
-	if r.now.Sub(t.mtime) < r.cfg.PollInterval {
+	// (Bounded: a renamed file still written to 10 s after the new one appeared is finished
+	// anyway, or the new file would never be read.)
+	if r.now.Sub(t.mtime) < r.cfg.PollInterval && !(t.name == t.key && r.now.Sub(t.rotatedAt) > maxRotatedWrites) {
 		t.active = false
 		return false
 	}
