@@ -210,7 +210,7 @@ func expectedPipelines(t *testing.T, p presets) map[string]map[string][]string {
 	if !p.logs {
 		delete(pipelines, "logs")
 	} else if !p.podLogs {
-		pipelines["logs"]["receivers"] = without(pipelines["logs"]["receivers"], "file_log")
+		pipelines["logs"]["receivers"] = without(pipelines["logs"]["receivers"], "podlogs")
 	}
 	if !p.metrics {
 		delete(pipelines, "metrics")

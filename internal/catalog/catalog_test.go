@@ -171,9 +171,9 @@ func TestLogLagSetting(t *testing.T) {
 		return strings.Replace(validHead, "    team: ops\nteams", "    team: ops\n    log_lag: {metric: "+metric+", bytes: 1048576}\nteams", 1)
 	}
 	// By the instrument's name before translation, or by the Prometheus name.
-	c, err := catalog.Parse("c.yaml", []byte(withLag("otelcol_fileconsumer_open_files")), l)
+	c, err := catalog.Parse("c.yaml", []byte(withLag("otelcol_podlogs_file_lag")), l)
 	require.NoError(t, err)
-	require.Equal(t, "otelcol_fileconsumer_open_files", c.Settings.Collector.LogLag.Metric)
+	require.Equal(t, "otelcol_podlogs_file_lag_bytes", c.Settings.Collector.LogLag.Metric)
 	require.Equal(t, "10m", c.Settings.Collector.LogLag.For.String())
 	uptime, err := l.Named("otelcol_process_uptime")
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- end -}}
 {{- if $p.logs.enabled -}}
 {{- /* No batch processor for logs: the loki exporter batches in its on-disk queue. */ -}}
-{{- $receivers := ternary (list "file_log" "otlp") (list "otlp") $p.logs.podLogs -}}
+{{- $receivers := ternary (list "podlogs" "otlp") (list "otlp") $p.logs.podLogs -}}
 {{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (list "memory_limiter" "k8s_attributes" "resource") "exporters" (list "loki")) -}}
 {{- end -}}
 {{- toYaml $pipelines -}}
