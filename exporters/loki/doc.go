@@ -3,6 +3,6 @@
 // everything else in structured metadata, one push per tenant, and exporterhelper's queue,
 // batching and retries.
 //
-//go:generate go run -C internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../metadata.yaml
+//go:generate go run -C ../../internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../exporters/loki/metadata.yaml
 //go:generate sed -i -e "s/^package loki$/package lokiexporter/" generated_component_test.go generated_package_test.go
 package lokiexporter // import "github.com/lookoutdev/lookout/exporters/loki"

@@ -4,5 +4,5 @@
 // extension only after the next consumer accepted the data. See README.md.
 package podlogsreceiver
 
-//go:generate go run -C internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../metadata.yaml
+//go:generate go run -C ../../internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../receivers/podlogs/metadata.yaml
 //go:generate sed -i -e "s/^package podlogs$/package podlogsreceiver/" generated_component_test.go generated_package_test.go
