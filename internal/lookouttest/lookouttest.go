@@ -47,6 +47,24 @@ func Build(dir string) (string, error) {
 	return out, nil
 }
 
+// Main is a TestMain for packages whose tests run the lookout binary: it builds it once (see
+// Build) into a temporary directory, sets *bin to its path, runs the tests and exits.
+func Main(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "lookout-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // FreeAddr returns a 127.0.0.1:port address that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

@@ -28,21 +28,7 @@ import (
 
 var lookoutBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lookout-loki-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lookoutBin, err = lookouttest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lookouttest.Main(m, &lookoutBin) }
 
 const (
 	grpcLines = 10_000

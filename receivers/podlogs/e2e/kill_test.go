@@ -29,21 +29,7 @@ import (
 
 var lookoutBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lookout-podlogs-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lookoutBin, err = lookouttest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lookouttest.Main(m, &lookoutBin) }
 
 // lokiSink is a Loki push endpoint (protobuf + snappy) that counts the numbered tokens
 // ("<<name-0000042>>") of the lines it accepts. While down it answers 503, as Loki does when

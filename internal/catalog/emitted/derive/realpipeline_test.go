@@ -29,22 +29,7 @@ import (
 
 var lookoutBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "derive-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin, err := lookouttest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lookoutBin = bin
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { lookouttest.Main(m, &lookoutBin) }
 
 // realConfig is a pipeline with the agent's metric path (self-scrape of its telemetry, host
 // metrics, span metrics, remote write) and the agent's own settings for the parts that decide
