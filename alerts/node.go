@@ -58,12 +58,13 @@ func (b *builder) nodeFile() (*RuleFile, error) {
 		sortSeries(out)
 		return out
 	}
+	// What the agent sends: one series per state, summed over the node's CPUs (the receiver's
+	// per-CPU label is opt-in), here for a node with 4 cores.
 	cpuInput := func(idle float64) []InputSeries {
+		const cores = 4
 		var out []InputSeries
-		for _, c := range []string{"cpu0", "cpu1"} {
-			for state, share := range map[string]float64{"idle": idle, "user": (1 - idle) * 0.7, "system": (1 - idle) * 0.3} {
-				out = append(out, InputSeries{Series: seriesName(cpu, host(map[string]string{"cpu": c, "state": state})), Values: fmt.Sprintf("0+%sx%d", num(share*60), testMinutes)})
-			}
+		for state, share := range map[string]float64{"idle": idle, "user": (1 - idle) * 0.7, "system": (1 - idle) * 0.3} {
+			out = append(out, InputSeries{Series: seriesName(cpu, host(map[string]string{"state": state})), Values: fmt.Sprintf("0+%sx%d", num(share*60*cores), testMinutes)})
 		}
 		sortSeries(out)
 		return out
@@ -105,7 +106,9 @@ func (b *builder) nodeFile() (*RuleFile, error) {
 		},
 		{
 			alert: AlertNodeCPU, severity: catalog.SeverityWarning,
-			expr: fmt.Sprintf("1 - avg by (%s) (rate(%s{state=\"idle\"}[5m])) > %s",
+			// Idle time over all CPU time: the host_metrics receiver leaves out the per-CPU label
+			// by default (opt-in), so the idle series of a node counts every core's idle seconds.
+			expr: fmt.Sprintf("1 - (\n  sum by (%[1]s) (rate(%[2]s{state=\"idle\"}[5m]))\n  /\n  sum by (%[1]s) (rate(%[2]s[5m]))\n)\n> %[3]s",
 				node, cpu, sli.FormatFloat(ns.CPUWarning)),
 			forDur:  15 * time.Minute,
 			summary: "A node's CPUs are saturated.",

@@ -83,7 +83,9 @@ func nodesDashboard(c *catalog.Catalog) (*dashboard.DashboardBuilder, error) {
 		Link(dashboardLink("Collector health", c.DashboardURL(catalog.CollectorUID))).
 		Link(dashboardLink("Services overview", c.DashboardURL(catalog.OverviewUID)))
 	d = d.WithRow(dashboard.NewRowBuilder("Host")).
-		WithPanel(series("CPU busy", "percentunit", prom(fmt.Sprintf(`1 - avg by (%s) (rate(%s%s[%s]))`, node, cpu, with(`, state="idle"`), rateWindow), legend)).Min(0).Max(1)).
+		// Idle time over all CPU time, not 1 - avg(idle): the host_metrics receiver leaves out the
+		// per-CPU label by default (opt-in), so one idle series counts every core's idle seconds.
+		WithPanel(series("CPU busy", "percentunit", prom(fmt.Sprintf("1 - (\n  sum by (%[1]s) (rate(%[2]s%[3]s[%[5]s]))\n  /\n  sum by (%[1]s) (rate(%[2]s%[4]s[%[5]s]))\n)", node, cpu, with(`, state="idle"`), with(""), rateWindow), legend)).Min(0).Max(1)).
 		WithPanel(series("Load average (1m)", "short", prom(fmt.Sprintf(`max by (%s) (%s%s)`, node, load, with("")), legend)).Min(0)).
 		WithPanel(series("Memory used", "percentunit", prom(fmt.Sprintf("sum by (%[1]s) (%[2]s%[3]s)\n/\nsum by (%[1]s) (%[2]s%[4]s)", node, mem, with(`, state="used"`), with(`, state=~"used|free|buffered|cached"`)), legend)).Min(0).Max(1)).
 		WithPanel(series("File systems used", "percentunit", prom(fmt.Sprintf("sum by (%[1]s, mountpoint) (%[2]s%[3]s)\n/\nsum by (%[1]s, mountpoint) (%[2]s%[4]s)", node, fs, with(`, state="used"`), with(`, state=~"used|free"`)), legend+" {{mountpoint}}")).Min(0).Max(1)).
