@@ -10,7 +10,10 @@
 #
 # Components: prometheus alertmanager victorialogs jaeger sink (default: all). Addresses come
 # from PROMETHEUS_ADDR, ALERTMANAGER_ADDR, VICTORIALOGS_ADDR, JAEGER_OTLP_GRPC_ADDR,
-# JAEGER_QUERY_ADDR, JAEGER_QUERY_GRPC_ADDR, SINK_ADDR (defaults in lib.sh). Backends are
+# JAEGER_QUERY_ADDR, JAEGER_QUERY_GRPC_ADDR, SINK_ADDR (defaults in lib.sh); the rules and the
+# Alertmanager config from LOOKOUT_ALERTS_DIR (default alerts/generated: what
+# `lookout catalog generate` writes from demo/catalog.yaml; the e2e test points it at the output of
+# a catalog of its own). Backends are
 # installed by install.sh; the sink is built from demo/cmd/webhook-sink unless LOOKOUT_DEMO_BIN
 # names a directory that already holds it.
 set -euo pipefail
@@ -33,7 +36,10 @@ exe_of() {
 
 demo_bin() { echo "${LOOKOUT_DEMO_BIN:-$tools_bin}"; }
 
-# The Prometheus config: remote write in, rules from alerts/generated/, alerts to Alertmanager.
+# Generated rules and Alertmanager config (a catalog generator's alerts/generated directory).
+alerts_dir=${LOOKOUT_ALERTS_DIR:-$top/alerts/generated}
+
+# The Prometheus config: remote write in, rules from $alerts_dir, alerts to Alertmanager.
 prometheus_config() {
 	local dir=$run/prometheus f tmp
 	mkdir -p "$dir/data"
@@ -58,19 +64,19 @@ prometheus_config() {
 	mv "$tmp" "$dir/prometheus.yml"
 }
 
-# rule_files: the Prometheus rule files (YAML with top-level groups:) under alerts/generated/.
+# rule_files: the Prometheus rule files (YAML with top-level groups:) under $alerts_dir.
 rule_files() {
-	local d=$top/alerts/generated
+	local d=$alerts_dir
 	[ -d "$d" ] || return 0
 	find "$d" -maxdepth 2 -type f \( -name '*.yaml' -o -name '*.yml' \) -print0 | sort -z |
 		xargs -0 -r grep -l '^groups:' || true
 }
 
-# The Alertmanager config: alerts/generated/alertmanager.yaml when it exists, rewritten so that
+# The Alertmanager config: $alerts_dir/alertmanager.yaml when it exists, rewritten so that
 # every notification goes to the sink (its routes, grouping and inhibition kept); else a minimal
 # one routing warnings to the sink's Slack endpoint and critical alerts to its PagerDuty endpoint.
 alertmanager_config() {
-	local dir=$run/alertmanager gen=$top/alerts/generated/alertmanager.yaml tmp
+	local dir=$run/alertmanager gen=$alerts_dir/alertmanager.yaml tmp
 	mkdir -p "$dir/data"
 	tmp=$dir/alertmanager.yml.tmp
 	if [ -f "$gen" ]; then
