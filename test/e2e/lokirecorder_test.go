@@ -150,7 +150,7 @@ func (r *lokiRecorder) record(contentType, encoding string, body []byte) {
 func decodeJSONPush(b []byte) (push.PushRequest, error) {
 	var in struct {
 		Streams []struct {
-			Stream map[string]string `json:"stream"`
+			Stream map[string]string   `json:"stream"`
 			Values [][]json.RawMessage `json:"values"`
 		} `json:"streams"`
 	}
