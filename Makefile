@@ -39,3 +39,16 @@ e2e: build tools
 ## stack: start the local backends alone (deploy/local/stack.sh; `deploy/local/stack.sh stop` stops them)
 stack: tools
 	./deploy/local/stack.sh start
+
+.PHONY: bench bench-quick
+
+## bench: Lookout and the same pipeline built from upstream components (bench/cmd/upstream) on the
+## same workloads, side by side (about 15 minutes; run it on a quiet machine: see uptime); prints
+## the table and writes it into docs/benchmarks.md
+bench: build
+	$(GO) run ./bench/cmd/bench -lookout $(abspath $(BIN)) -commit $(COMMIT) -out docs/benchmarks.md
+
+## bench-quick: the small scenarios (under 2 minutes), to catch breakage, not to judge speed;
+## `make test` runs them too (bench.TestQuick)
+bench-quick: build
+	LOOKOUT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -run TestQuick -v ./bench/
