@@ -3,7 +3,8 @@
 // lookout agent with its built-in local config — on free loopback ports, and checks through each
 // backend's own query API that every signal arrives: metrics in Prometheus, logs in
 // VictoriaLogs, traces in Jaeger, linked by trace ID; then that Ctrl-C stops everything and a
-// second run works.
+// second run works. catalog_test.go checks the service catalog's dashboards and alerts on the
+// same stack (README.md says what is and is not checked).
 //
 // To see it fail when one signal stops arriving, point one exporter at a closed port:
 //
