@@ -256,7 +256,7 @@ func TestCatalogOnDemoStack(t *testing.T) {
 			require.Equal(t, team, ev.Payload.Group)
 			require.Equal(t, team, ev.Payload.CustomDetails["team"])
 			require.Equal(t, svc.ID, ev.Payload.CustomDetails["service"])
-			require.Equal(t, catalog.FormatPercent(svc.SLOs.Availability.Objective)+"% of requests succeed over 30d", ev.Payload.CustomDetails["slo"])
+			require.Equal(t, catalog.FormatPercent(svc.SLOs.Availability.Objective)+"% of requests succeed over "+catalog.FormatDuration(svc.SLOs.Window), ev.Payload.CustomDetails["slo"])
 			require.Equal(t, c.RunbookURL(sloAlert), ev.Payload.CustomDetails["runbook"])
 			require.Contains(t, ev.Payload.CustomDetails["dashboard"], c.DashboardURL(catalog.ServiceDashboardUID(svc.ID)))
 			require.Contains(t, ev.Payload.Summary, sloAlert+": "+svc.ID+" burns its error budget")
