@@ -45,49 +45,90 @@ func benchLogs(lines int) plog.Logs {
 	return ld
 }
 
+// podlogsShape is what the podlogs receiver hands over: lines records from 20 pods' files of one
+// container name (so one stream: the pod is metadata, not a label), no severity, the stream as
+// a record attribute, no trace context, each file's records in time order and the files'
+// times interleaved.
+func podlogsShape(lines int) plog.Logs {
+	ld := plog.NewLogs()
+	const pods = 20
+	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	per := lines / pods
+	for p := range pods {
+		rl := ld.ResourceLogs().AppendEmpty()
+		a := rl.Resource().Attributes()
+		a.PutStr("k8s.namespace.name", "shop")
+		a.PutStr("k8s.pod.name", fmt.Sprintf("app-7d9f8b6c5-%05d", p))
+		a.PutStr("k8s.pod.uid", fmt.Sprintf("0b8e3f3a-1c2d-4e5f-8a9b-%012d", p))
+		a.PutStr("k8s.container.name", "app")
+		a.PutInt("k8s.container.restart_count", 0)
+		a.PutStr("service.name", "app")
+		a.PutStr("k8s.cluster.name", "local")
+		a.PutStr("k8s.node.name", "localhost")
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for i := range per {
+			lr := lrs.AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i*pods+p) * time.Microsecond)))
+			lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Hour)))
+			lr.Body().SetStr(fmt.Sprintf(`L%03d-%09d level=info msg="handled request" method=GET path=/api/v1/orders/%d status=200 duration_ms=%d user=u%d`, p, i, i, i%500, i%97))
+			lr.Attributes().PutStr("log.iostream", "stdout")
+		}
+	}
+	return ld
+}
+
 // BenchmarkEncode measures the exporter's encode path (group by tenant and stream, order,
 // marshal, compress) for each body format, on growing batches.
 func BenchmarkEncode(b *testing.B) {
-	for _, format := range []Format{FormatProtobuf, FormatJSON} {
-		for _, lines := range []int{100, 1000, 10000} {
-			b.Run(fmt.Sprintf("format=%s/lines=%d", format, lines), func(b *testing.B) {
-				cfg := createDefaultConfig().(*Config)
-				cfg.Client.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
-				enc := newEncoder(cfg)
-				ld := benchLogs(lines)
-				var bodyBytes int
-				var before, after runtime.MemStats
-				b.ReportAllocs()
-				runtime.ReadMemStats(&before)
-				b.ResetTimer()
-				for b.Loop() {
-					batches, _ := enc.group(ld)
-					bodyBytes = 0
-					for _, tb := range batches {
-						req := tb.pushRequest()
-						if format == FormatJSON {
-							body, err := encodeJSON(&req, tb.labelSets())
-							if err != nil {
-								b.Fatal(err)
-							}
-							bodyBytes += len(body)
-							continue
-						}
-						body, release, err := enc.encodeProtobuf(&req)
-						if err != nil {
-							b.Fatal(err)
-						}
-						bodyBytes += len(body)
-						release()
-					}
-				}
-				b.StopTimer()
-				runtime.ReadMemStats(&after)
-				total := float64(b.N) * float64(lines)
-				b.ReportMetric(total/b.Elapsed().Seconds(), "lines/s")
-				b.ReportMetric(float64(bodyBytes)/float64(lines), "bytes/line")
-				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/line")
-			})
+	shapes := []struct {
+		name string
+		logs func(int) plog.Logs
+	}{{"services", benchLogs}, {"podlogs", podlogsShape}}
+	for _, shape := range shapes {
+		for _, format := range []Format{FormatProtobuf, FormatJSON} {
+			for _, lines := range []int{100, 1000, 10000} {
+				b.Run(fmt.Sprintf("shape=%s/format=%s/lines=%d", shape.name, format, lines), func(b *testing.B) {
+					benchEncode(b, shape.logs(lines), format, lines)
+				})
+			}
 		}
 	}
+}
+
+func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Client.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
+	enc := newEncoder(cfg)
+	var bodyBytes int
+	var before, after runtime.MemStats
+	b.ReportAllocs()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for b.Loop() {
+		batches, _ := enc.group(ld)
+		bodyBytes = 0
+		for _, tb := range batches {
+			req := tb.pushRequest()
+			if format == FormatJSON {
+				body, err := encodeJSON(&req, tb.labelSets())
+				if err != nil {
+					b.Fatal(err)
+				}
+				bodyBytes += len(body)
+				continue
+			}
+			body, release, err := enc.encodeProtobuf(tb, &req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodyBytes += len(body)
+			release()
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	total := float64(b.N) * float64(lines)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(bodyBytes)/float64(lines), "bytes/line")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/line")
 }

@@ -10,11 +10,13 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // encoder turns OTLP logs into Loki push requests: it picks each record's tenant and stream
@@ -66,15 +68,26 @@ func newEncoder(cfg *Config) *encoder {
 type tenantBatch struct {
 	tenant    string
 	streams   map[string]*stream
+	recs      []record // every entry of the tenant, in arrival order; streams index into it
 	entries   int
 	resources []int // indexes into the source ResourceLogs, to retry just this tenant
+	bound     int   // at least the size of the encoded push request (see encodeProtobuf)
+}
+
+// record is one entry before it becomes a push.Entry (which is twice its size).
+type record struct {
+	ns   int64 // time, Unix ns
+	line string
+	meta push.LabelsAdapter
 }
 
 // stream is one label set and its entries.
 type stream struct {
-	labels  push.LabelsAdapter // sorted by name
-	str     string             // labels as Loki's selector: {a="1", b="2"}
-	entries []push.Entry
+	labels   push.LabelsAdapter // sorted by name
+	str      string             // labels as Loki's selector: {a="1", b="2"}
+	idx      []int32            // its records in tenantBatch.recs, in arrival order
+	last     int64              // the newest record's time, Unix ns
+	unsorted bool               // a record older than the one before it arrived
 }
 
 // encodeStats counts what encoding did to long lines.
@@ -83,19 +96,118 @@ type encodeStats struct {
 	dropped   int
 }
 
+// groupState is what one call of group works with: scratch space and the arenas that the
+// entries' structured metadata and trace IDs are cut from (a few allocations per call instead
+// of one or more per record).
+type groupState struct {
+	names   map[string]string // attribute key -> sanitized name
+	key     []byte
+	scratch push.LabelsAdapter
+	meta    push.LabelsAdapter // arena of metadata pairs
+	hexes   []byte             // arena of hex-encoded trace and span IDs
+}
+
+// keep copies pairs into the arena and returns the copy (capacity capped, so that nothing
+// appended to it can reach another entry's pairs).
+func (st *groupState) keep(pairs push.LabelsAdapter) push.LabelsAdapter {
+	if cap(st.meta)-len(st.meta) < len(pairs) {
+		// A new chunk: the entries already cut from the old one keep it alive.
+		st.meta = make(push.LabelsAdapter, 0, max(2*cap(st.meta), 64, len(pairs)))
+	}
+	start := len(st.meta)
+	st.meta = append(st.meta, pairs...)
+	return st.meta[start:len(st.meta):len(st.meta)]
+}
+
+// hex returns b hex-encoded, as a string that points into the arena: the arena's bytes are
+// written once and never changed, and a full chunk is replaced, not grown.
+func (st *groupState) hex(b []byte) string {
+	n := hex.EncodedLen(len(b))
+	if n == 0 {
+		return ""
+	}
+	if cap(st.hexes)-len(st.hexes) < n {
+		st.hexes = make([]byte, 0, max(2*cap(st.hexes), 512, n))
+	}
+	start := len(st.hexes)
+	st.hexes = hex.AppendEncode(st.hexes, b)
+	return unsafe.String(&st.hexes[start], n)
+}
+
+// Size bounds of the protobuf encoding, used to size the buffer without a Size() pass: a
+// field's tag is one byte here and a varint at most 10.
+const (
+	maxVarint     = 10
+	fieldOverhead = 1 + maxVarint                   // tag and length of a length-delimited field
+	timestampMax  = fieldOverhead + 2*(1+maxVarint) // the Timestamp message: seconds and nanos
+	entryOverhead = fieldOverhead + timestampMax    // the entry's own framing and its time
+	pairOverhead  = fieldOverhead + 2*fieldOverhead // a LabelAdapter: framing, name and value
+	streamFraming = fieldOverhead + fieldOverhead   // PushRequest.streams framing and Stream.labels
+)
+
+func pairsBound(pairs push.LabelsAdapter) int {
+	n := 0
+	for _, p := range pairs {
+		n += pairOverhead + len(p.Name) + len(p.Value)
+	}
+	return n
+}
+
+// levelSlot numbers the levels severityLevel returns, for the per-resource stream cache.
+func levelSlot(level string) int {
+	switch level {
+	case "trace":
+		return 1
+	case "debug":
+		return 2
+	case "info":
+		return 3
+	case "warn":
+		return 4
+	case "error":
+		return 5
+	case "fatal":
+		return 6
+	case "unknown":
+		return 7
+	}
+	return 0
+}
+
+// sameMetadataInputs reports whether a record's structured metadata is certainly that of prev
+// (same resource, same level): both without trace context, with equal attributes.
+func sameMetadataInputs(lr, prev plog.LogRecord) bool {
+	if !lr.TraceID().IsEmpty() || !lr.SpanID().IsEmpty() || !prev.TraceID().IsEmpty() || !prev.SpanID().IsEmpty() {
+		return false
+	}
+	a, b := lr.Attributes(), prev.Attributes()
+	if a.Len() != b.Len() {
+		return false
+	}
+	same := true
+	a.Range(func(k string, v pcommon.Value) bool {
+		w, ok := b.Get(k)
+		same = ok && v.Equal(w)
+		return same
+	})
+	return same
+}
+
 // group splits ld by tenant and, within each tenant, by stream; the result is ordered by tenant.
 func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 	var stats encodeStats
 	byTenant := map[string]*tenantBatch{}
-	names := map[string]string{} // attribute key -> sanitized name, for this call
-	var key []byte
+	st := &groupState{names: map[string]string{}}
 	rls := ld.ResourceLogs()
+	// First the tenants and how many records each has, so that each tenant's records are
+	// allocated once.
+	tenants := make([]*tenantBatch, rls.Len())
+	counts := map[*tenantBatch]int{}
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		res := rl.Resource().Attributes()
 		tenant := e.tenantID
 		if e.tenantAttr != "" {
-			if v, ok := res.Get(e.tenantAttr); ok && v.AsString() != "" {
+			if v, ok := rl.Resource().Attributes().Get(e.tenantAttr); ok && v.AsString() != "" {
 				tenant = v.AsString()
 			}
 		}
@@ -104,13 +216,37 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 			tb = &tenantBatch{tenant: tenant, streams: map[string]*stream{}}
 			byTenant[tenant] = tb
 		}
+		tenants[i] = tb
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			counts[tb] += sls.At(j).LogRecords().Len()
+		}
+	}
+	for tb, n := range counts {
+		tb.recs = make([]record, 0, n)
+	}
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		tb := tenants[i]
 		tb.resources = append(tb.resources, i)
 
 		resLabels, resKey := e.labelPairs(res, e.resourceLabels, nil)
 		var resMeta push.LabelsAdapter
 		if e.metadata {
-			resMeta = e.metadataPairs(res, resLabels, e.tenantAttr, names, nil)
+			resMeta = e.metadataPairs(res, resLabels, e.tenantAttr, st.names, nil)
 		}
+		// Without record labels a record's stream depends only on its resource and level:
+		// the resource's streams are looked up once per level, not once per record.
+		var cache [8]*stream
+		useCache := len(e.recordLabels) == 0
+		// Records of a resource often carry the same metadata (the resource's, the stream):
+		// consecutive equal ones share one slice, and a record with the same attributes and
+		// level as the one before, and no trace context, is not even looked at again.
+		var prevMeta push.LabelsAdapter
+		var prevRec plog.LogRecord
+		prevLevel, prevBound, havePrev := "", 0, false
+
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -128,24 +264,59 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 				if e.level || e.metadata {
 					level = severityLevel(lr)
 				}
-				key = append(key[:0], resKey...)
-				for _, l := range recLabels {
-					key = appendKey(key, l.Name, l.Value)
-				}
+				slot := 0
 				if e.level {
-					key = appendKey(key, levelLabel, level)
+					slot = levelSlot(level)
 				}
-				s := tb.streams[string(key)]
+				var s *stream
+				if useCache {
+					s = cache[slot]
+				}
 				if s == nil {
-					ls := e.streamLabels(resLabels, recLabels, level)
-					s = &stream{labels: ls, str: labelsString(ls)}
-					tb.streams[string(key)] = s
+					st.key = append(st.key[:0], resKey...)
+					for _, l := range recLabels {
+						st.key = appendKey(st.key, l.Name, l.Value)
+					}
+					if e.level {
+						st.key = appendKey(st.key, levelLabel, level)
+					}
+					s = tb.streams[string(st.key)]
+					if s == nil {
+						ls := e.streamLabels(resLabels, recLabels, level)
+						s = &stream{labels: ls, str: labelsString(ls)}
+						tb.streams[string(st.key)] = s
+						tb.bound += streamFraming + len(s.str)
+					}
+					if useCache {
+						cache[slot] = s
+					}
 				}
-				entry := push.Entry{Timestamp: e.timestamp(lr), Line: line}
+				r := record{ns: e.timestamp(lr), line: line}
+				tb.bound += entryOverhead + fieldOverhead + len(line)
 				if e.metadata {
-					entry.StructuredMetadata = e.entryMetadata(lr, resMeta, recLabels, level, names)
+					switch {
+					case havePrev && level == prevLevel && sameMetadataInputs(lr, prevRec):
+					default:
+						cand := e.entryMetadata(st, lr, resMeta, recLabels, level)
+						switch {
+						case len(cand) == 0:
+							prevMeta, prevBound = nil, 0
+						case havePrev && slices.Equal(cand, prevMeta):
+						default:
+							prevMeta = st.keep(cand)
+							prevBound = pairsBound(prevMeta)
+						}
+						prevRec, prevLevel, havePrev = lr, level, true
+					}
+					r.meta = prevMeta
+					tb.bound += prevBound
 				}
-				s.entries = append(s.entries, entry)
+				if len(s.idx) > 0 && r.ns < s.last {
+					s.unsorted = true
+				}
+				s.last = r.ns
+				s.idx = append(s.idx, int32(len(tb.recs)))
+				tb.recs = append(tb.recs, r)
 				tb.entries++
 			}
 		}
@@ -244,28 +415,25 @@ func (e *encoder) isLabelAttribute(key, name string) bool {
 
 // entryMetadata is the structured metadata of one entry: the resource's, then the record's
 // attributes that are not labels, the level when it is not a label, trace_id and span_id. A
-// record attribute overrides a resource attribute of the same name.
-func (e *encoder) entryMetadata(lr plog.LogRecord, resMeta, recLabels push.LabelsAdapter, level string, names map[string]string) push.LabelsAdapter {
+// record attribute overrides a resource attribute of the same name. The result is st's scratch
+// space: valid until the next call.
+func (e *encoder) entryMetadata(st *groupState, lr plog.LogRecord, resMeta, recLabels push.LabelsAdapter, level string) push.LabelsAdapter {
 	attrs := lr.Attributes()
-	n := len(resMeta) + attrs.Len() + 3
-	out := make(push.LabelsAdapter, 0, n)
-	out = append(out, resMeta...)
+	out := append(st.scratch[:0], resMeta...)
 	if attrs.Len() > 0 {
-		out = e.metadataPairs(attrs, recLabels, "", names, out)
+		out = e.metadataPairs(attrs, recLabels, "", st.names, out)
 		out = dedupeLast(out, len(resMeta))
 	}
 	if !e.level && level != "" && level != "unknown" {
 		out = setPair(out, levelLabel, level)
 	}
 	if tid := lr.TraceID(); !tid.IsEmpty() {
-		out = setPair(out, traceIDKey, hex.EncodeToString(tid[:]))
+		out = setPair(out, traceIDKey, st.hex(tid[:]))
 	}
 	if sid := lr.SpanID(); !sid.IsEmpty() {
-		out = setPair(out, spanIDKey, hex.EncodeToString(sid[:]))
+		out = setPair(out, spanIDKey, st.hex(sid[:]))
 	}
-	if len(out) == 0 {
-		return nil
-	}
+	st.scratch = out
 	return out
 }
 
@@ -336,32 +504,86 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// timestamp is the record's time, else its observed time, else now.
-func (e *encoder) timestamp(lr plog.LogRecord) time.Time {
+// timestamp is the record's time, else its observed time, else now, in Unix ns.
+func (e *encoder) timestamp(lr plog.LogRecord) int64 {
 	if ts := lr.Timestamp(); ts != 0 {
-		return ts.AsTime()
+		return int64(ts)
 	}
 	if ts := lr.ObservedTimestamp(); ts != 0 {
-		return ts.AsTime()
+		return int64(ts)
 	}
-	return e.now()
+	return e.now().UnixNano()
 }
 
 // pushRequest orders tb's streams by labels and each stream's entries by time (stable, so
 // entries with the same timestamp keep their order), and returns the push request.
 func (tb *tenantBatch) pushRequest() push.PushRequest {
-	req := push.PushRequest{Streams: make([]push.Stream, 0, len(tb.streams))}
+	streams := make([]*stream, 0, len(tb.streams))
 	for _, s := range tb.streams {
-		if !slices.IsSortedFunc(s.entries, compareEntries) {
-			slices.SortStableFunc(s.entries, compareEntries)
-		}
-		req.Streams = append(req.Streams, push.Stream{Labels: s.str, Entries: s.entries})
+		streams = append(streams, s)
 	}
-	slices.SortFunc(req.Streams, func(a, b push.Stream) int { return strings.Compare(a.Labels, b.Labels) })
+	slices.SortFunc(streams, func(a, b *stream) int { return strings.Compare(a.str, b.str) })
+	req := push.PushRequest{Streams: make([]push.Stream, 0, len(streams))}
+	entries := make([]push.Entry, tb.entries)
+	pos := 0
+	for _, s := range streams {
+		if s.unsorted {
+			s.idx = sortByTime(tb.recs, s.idx)
+			s.unsorted = false
+		}
+		out := entries[pos : pos+len(s.idx) : pos+len(s.idx)]
+		for j, i := range s.idx {
+			r := &tb.recs[i]
+			out[j] = push.Entry{Timestamp: time.Unix(0, r.ns).UTC(), Line: r.line, StructuredMetadata: r.meta}
+		}
+		pos += len(s.idx)
+		req.Streams = append(req.Streams, push.Stream{Labels: s.str, Entries: out})
+	}
 	return req
 }
 
-func compareEntries(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) }
+// sortByTime orders idx, indexes into recs that arrived in runs of increasing time (one per
+// resource, typically), by time, equal times in their order: a bottom-up merge of those runs,
+// so that k interleaved runs of n records cost n·log2(k) comparisons.
+func sortByTime(recs []record, idx []int32) []int32 {
+	var runs []int // start of each run, then len(idx)
+	for j := range idx {
+		if j == 0 || recs[idx[j]].ns < recs[idx[j-1]].ns {
+			runs = append(runs, j)
+		}
+	}
+	runs = append(runs, len(idx))
+	src, dst := idx, make([]int32, len(idx))
+	for len(runs) > 2 {
+		merged := runs[:0:0]
+		for r := 0; r+1 < len(runs); r += 2 {
+			lo, mid := runs[r], runs[r+1]
+			hi := mid
+			if r+2 < len(runs) {
+				hi = runs[r+2]
+			}
+			merged = append(merged, lo)
+			i, j, k := lo, mid, lo
+			for i < mid && j < hi {
+				// Take from the right run only when strictly older: ties keep their order.
+				if recs[src[j]].ns < recs[src[i]].ns {
+					dst[k] = src[j]
+					j++
+				} else {
+					dst[k] = src[i]
+					i++
+				}
+				k++
+			}
+			k += copy(dst[k:], src[i:mid])
+			copy(dst[k:], src[j:hi])
+		}
+		merged = append(merged, len(idx))
+		runs = merged
+		src, dst = dst, src
+	}
+	return src
+}
 
 // labelsString renders labels in Loki's stream selector syntax: {a="1", b="2"}.
 func labelsString(ls push.LabelsAdapter) string {
@@ -379,18 +601,40 @@ func labelsString(ls push.LabelsAdapter) string {
 	return b.String()
 }
 
-// encodeProtobuf marshals req and compresses it with snappy (block format, as Loki expects).
-// The returned release function gives the buffers back; call it when the body is sent.
-func (e *encoder) encodeProtobuf(req *push.PushRequest) ([]byte, func(), error) {
-	raw := e.getBuf(req.Size())
-	n, err := req.MarshalToSizedBuffer(*raw)
-	if err != nil {
-		e.bufs.Put(raw)
-		return nil, func() {}, fmt.Errorf("marshal push request: %w", err)
+// encodeProtobuf marshals req (tb's push request) and compresses it with snappy (block format,
+// as Loki expects). The returned release function gives the buffers back; call it when the body
+// is sent.
+//
+// The library's PushRequest.Marshal computes every stream's size three times (Size() for the
+// buffer, then twice per stream in MarshalToSizedBuffer) before writing it. Here each stream is
+// written by the library's Stream.MarshalToSizedBuffer, which writes backwards from the end of
+// the buffer and needs no size, into a buffer of tb.bound bytes, an upper bound that group adds
+// up as it goes; only PushRequest's own framing of each stream (field 1, its length) is written
+// here.
+func (e *encoder) encodeProtobuf(tb *tenantBatch, req *push.PushRequest) ([]byte, func(), error) {
+	bound := tb.bound
+	if len(req.Format) > 0 {
+		return nil, func() {}, fmt.Errorf("marshal push request: format %q is not supported", req.Format)
 	}
-	data := (*raw)[len(*raw)-n:]
-	out := e.getBuf(snappy.MaxEncodedLen(len(data)))
-	body := snappy.Encode(*out, data)
+	raw := e.getBuf(bound)
+	buf := *raw
+	i := len(buf)
+	for k := len(req.Streams) - 1; k >= 0; k-- {
+		n, err := req.Streams[k].MarshalToSizedBuffer(buf[:i])
+		if err != nil {
+			e.bufs.Put(raw)
+			return nil, func() {}, fmt.Errorf("marshal push request: %w", err)
+		}
+		i -= n
+		i -= protowire.SizeVarint(uint64(n))
+		protowire.AppendVarint(buf[i:i], uint64(n))
+		i--
+		buf[i] = byte(protowire.EncodeTag(1, protowire.BytesType)) // PushRequest.streams
+	}
+	data := buf[i:]
+	out := e.getBuf(s2.MaxEncodedLen(len(data)))
+	// s2's snappy-compatible encoder: the same block format as golang/snappy, faster.
+	body := s2.EncodeSnappy(*out, data)
 	e.bufs.Put(raw)
 	return body, func() { e.bufs.Put(out) }, nil
 }

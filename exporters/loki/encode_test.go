@@ -317,9 +317,9 @@ func TestTenantSplit(t *testing.T) {
 	got := map[string][]int{}
 	for _, tb := range batches {
 		got[tb.tenant] = tb.resources
-		for _, s := range tb.streams {
+		for _, s := range tb.pushRequest().Streams {
 			// The tenant attribute is routing, not metadata.
-			for _, e := range s.entries {
+			for _, e := range s.Entries {
 				require.NotContains(t, metaMap(e.StructuredMetadata), "loki_tenant")
 			}
 		}
@@ -379,7 +379,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
 	req := batches[0].pushRequest()
-	body, release, err := enc.encodeProtobuf(&req)
+	body, release, err := enc.encodeProtobuf(batches[0], &req)
 	require.NoError(t, err)
 	raw, err := snappy.Decode(nil, body)
 	release()
@@ -394,7 +394,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 		metaMap(got.Streams[0].Entries[0].StructuredMetadata))
 
 	// Buffers are reused: a second encode gives the same bytes.
-	body2, release2, err := enc.encodeProtobuf(&req)
+	body2, release2, err := enc.encodeProtobuf(batches[0], &req)
 	require.NoError(t, err)
 	raw2, err := snappy.Decode(nil, body2)
 	release2()

@@ -173,7 +173,7 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 		body, err = encodeJSON(&req, tb.labelSets())
 		contentType = "application/json"
 	default:
-		body, release, err = e.enc.encodeProtobuf(&req)
+		body, release, err = e.enc.encodeProtobuf(tb, &req)
 		contentType = "application/x-protobuf"
 	}
 	defer release()
