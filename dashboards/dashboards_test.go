@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"encoding/json"
+	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
@@ -179,6 +180,27 @@ func TestSchema(t *testing.T) {
 		want[catalog.ServiceDashboardUID(s.ID)] = true
 	}
 	require.Equal(t, want, uids)
+}
+
+func TestQueriesPanelBounds(t *testing.T) {
+	_, files := rendered(t)
+	qs, err := Queries(files[GeneratedDir+"/nodes.json"])
+	require.NoError(t, err)
+	bounds := map[string]string{}
+	for _, q := range qs {
+		b := q.PanelType
+		if q.Min != nil {
+			b += fmt.Sprintf(" min %g", *q.Min)
+		}
+		if q.Max != nil {
+			b += fmt.Sprintf(" max %g", *q.Max)
+		}
+		bounds[q.Panel] = b
+	}
+	require.Equal(t, "timeseries min 0 max 1", bounds["CPU busy"])
+	require.Equal(t, "timeseries min 0", bounds["Load average (1m)"])
+	require.Equal(t, "timeseries", bounds["Network"])
+	require.Equal(t, "", bounds["variable node"])
 }
 
 func TestQueriesPromQLVars(t *testing.T) {

@@ -20,6 +20,11 @@ type Query struct {
 	Instant bool
 	// Vars are the values of the dashboard's constant variables (e.g. service).
 	Vars map[string]string
+	// PanelType is the panel's plugin (timeseries, stat, logs, table...); empty for variables.
+	PanelType string
+	// Min and Max are the panel's declared value bounds (fieldConfig.defaults), when set. On a
+	// timeseries panel they bound what the query may return: a rate, a byte count or a share.
+	Min, Max *float64
 }
 
 // PromQL returns the query with Grafana's variables replaced: the dashboard's constants, then
@@ -53,9 +58,15 @@ type jsonDashboard struct {
 }
 
 type jsonPanel struct {
-	Type       string      `json:"type"`
-	Title      string      `json:"title"`
-	Panels     []jsonPanel `json:"panels"`
+	Type        string      `json:"type"`
+	Title       string      `json:"title"`
+	Panels      []jsonPanel `json:"panels"`
+	FieldConfig struct {
+		Defaults struct {
+			Min *float64 `json:"min"`
+			Max *float64 `json:"max"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 	Datasource *struct {
 		Type string `json:"type"`
 	} `json:"datasource"`
@@ -101,7 +112,10 @@ func Queries(dashboardJSON []byte) ([]Query, error) {
 				if dsType == TypeTempo {
 					expr = t.Query
 				}
-				out = append(out, Query{Dashboard: d.UID, Panel: p.Title, Datasource: dsType, Expr: expr, Instant: t.Instant, Vars: consts})
+				out = append(out, Query{
+					Dashboard: d.UID, Panel: p.Title, Datasource: dsType, Expr: expr, Instant: t.Instant, Vars: consts,
+					PanelType: p.Type, Min: p.FieldConfig.Defaults.Min, Max: p.FieldConfig.Defaults.Max,
+				})
 			}
 		}
 	}

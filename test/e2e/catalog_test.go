@@ -284,7 +284,10 @@ func TestCatalogOnDemoStack(t *testing.T) {
 
 // checkDashboards runs every Prometheus query of the overview, the service and the collector
 // dashboards (as committed, what users import) and wants a finite value from each; range
-// queries as Grafana runs them (last 5 minutes, 15 s step), instant ones at now. The node
+// queries as Grafana runs them (last 5 minutes, 15 s step), instant ones at now; a time series
+// panel's values within its declared min and max (a negative rate or a share above 1 is a wrong
+// query; a plausibility check only: the node CPU panel's old query went below 0 on an idle
+// machine, and stays within bounds on a busy one). The node
 // dashboard too: its host panels must return data, and its kubelet panels must return nothing,
 // since the local config has no kubelet to read (which panel is which comes from the metric list
 // derived from the local config, not from a list here).
@@ -331,7 +334,7 @@ func checkDashboards(ctx context.Context, t *testing.T, c *catalog.Catalog, prom
 				// The host panels before it in the same dashboard have data by now: want none here.
 				got, err := promFinite(ctx, prom, expr, q.Instant)
 				require.NoError(t, err)
-				require.Zero(t, got, "%s %q: data from %v on a stack without a kubelet?", name, q.Panel, notLocal)
+				require.Zero(t, got.n, "%s %q: data from %v on a stack without a kubelet?", name, q.Panel, notLocal)
 				empty++
 				continue
 			}
@@ -339,12 +342,21 @@ func checkDashboards(ctx context.Context, t *testing.T, c *catalog.Catalog, prom
 				used[m] = true
 			}
 			eventually(t, until(deadline), func() error {
-				n, err := promFinite(ctx, prom, expr, q.Instant)
+				got, err := promFinite(ctx, prom, expr, q.Instant)
 				if err != nil {
 					return err
 				}
-				if n == 0 {
+				if got.n == 0 {
 					return fmt.Errorf("%s %q: no finite value yet for\n%s", name, q.Panel, expr)
+				}
+				// A time series panel's declared bounds bound its values (rates, bytes and
+				// shares); a stat's do not (an error budget can be overspent).
+				const slack = 1e-9
+				if q.PanelType == "timeseries" && q.Min != nil && got.min < *q.Min-slack {
+					return fmt.Errorf("%s %q: value %g below the panel's min %g:\n%s", name, q.Panel, got.min, *q.Min, expr)
+				}
+				if q.PanelType == "timeseries" && q.Max != nil && got.max > *q.Max+slack {
+					return fmt.Errorf("%s %q: value %g above the panel's max %g:\n%s", name, q.Panel, got.max, *q.Max, expr)
 				}
 				return nil
 			})
@@ -372,9 +384,15 @@ func checkDashboards(ctx context.Context, t *testing.T, c *catalog.Catalog, prom
 	t.Logf("%d metrics used, %d without a series on this run (their panels show the fallback zero): %v", len(usedNames), len(absent), absent)
 }
 
+// finiteValues are the finite values of a query's answer: how many, the least and the greatest.
+type finiteValues struct {
+	n        int
+	min, max float64
+}
+
 // promFinite runs a query as Grafana would (a range over the last 5 minutes, or an instant
-// query) and counts the finite values in the answer.
-func promFinite(ctx context.Context, addr, query string, instant bool) (int, error) {
+// query) and sums up the finite values in the answer.
+func promFinite(ctx context.Context, addr, query string, instant bool) (finiteValues, error) {
 	form := url.Values{"query": {query}}
 	path := "/api/v1/query"
 	if !instant {
@@ -386,7 +404,7 @@ func promFinite(ctx context.Context, addr, query string, instant bool) (int, err
 	}
 	b, err := postForm(ctx, "http://"+addr+path, form)
 	if err != nil {
-		return 0, err
+		return finiteValues{}, err
 	}
 	var resp struct {
 		Status string `json:"status"`
@@ -399,12 +417,12 @@ func promFinite(ctx context.Context, addr, query string, instant bool) (int, err
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(b, &resp); err != nil {
-		return 0, fmt.Errorf("prometheus answer to %q: %w", query, err)
+		return finiteValues{}, fmt.Errorf("prometheus answer to %q: %w", query, err)
 	}
 	if resp.Status != "success" {
-		return 0, fmt.Errorf("prometheus query %q: %s", query, resp.Error)
+		return finiteValues{}, fmt.Errorf("prometheus query %q: %s", query, resp.Error)
 	}
-	n := 0
+	out := finiteValues{min: math.Inf(1), max: math.Inf(-1)}
 	for _, r := range resp.Data.Result {
 		vs := r.Values
 		if r.Value != nil {
@@ -416,11 +434,12 @@ func promFinite(ctx context.Context, addr, query string, instant bool) (int, err
 			}
 			s, _ := v[1].(string)
 			if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-				n++
+				out.n++
+				out.min, out.max = min(out.min, f), max(out.max, f)
 			}
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // checkLogQueries checks the Loki queries of a service's dashboard against the pushes the
