@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -50,18 +49,37 @@ type addrs struct {
 
 func newAddrs() (addrs, error) {
 	var a addrs
-	var errs []error
-	for _, p := range []*string{&a.otlpGRPC, &a.otlpHTTP, &a.health, &a.pprof, &a.zpages, &a.metrics} {
-		v, err := freeAddr()
-		errs = append(errs, err)
-		*p = v
+	ptrs := []*string{&a.otlpGRPC, &a.otlpHTTP, &a.health, &a.pprof, &a.zpages, &a.metrics}
+	// Hold every listener until all are chosen, so that no two get the same port.
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for _, p := range ptrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return a, fmt.Errorf("find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		*p = l.Addr().String()
 	}
-	return a, errors.Join(errs...)
+	return a, nil
 }
 
 // start runs the collector on runDir (pods/, targets/ and state/ inside it) with free ports,
 // exporting to s, and waits until its health check answers.
 func (c collector) start(ctx context.Context, runDir string, s *sinks) (*process, error) {
+	p, err := c.startOnce(ctx, runDir, s)
+	if err != nil && strings.Contains(err.Error(), "address already in use") {
+		// A port chosen free was taken by another process before the collector bound it.
+		p, err = c.startOnce(ctx, runDir, s)
+	}
+	return p, err
+}
+
+func (c collector) startOnce(ctx context.Context, runDir string, s *sinks) (*process, error) {
 	a, err := newAddrs()
 	if err != nil {
 		return nil, err

@@ -5,22 +5,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Pod log lines are CRI lines whose message starts with an item number, "L<pod>-<seq> ", so
-// that the sinks can tell which lines arrived:
+// that the sinks can tell which lines arrived, followed by logfmt fields whose values vary as a
+// service's do (IDs, durations, paths), so that compression sees realistic data:
 //
-//	2026-01-02T03:04:05.000000123Z stdout F L007-000000123 level=info msg="GET /api/v1/...
+//	2026-01-02T03:04:05.000000123Z stdout F L007-000000123 level=info msg="handled request" method=GET path=/api/v1/orders/482913 ...
 const (
 	logNamespace = "bench"
 	logContainer = "app"
 	idLen        = len("L000-000000000")
-	logFiller    = `level=info msg="handled request" method=GET path=/api/v1/orders/12345 status=200 duration_ms=12.3 user=alice trace_id=0af7651916cd43dd8448eb211c80319c span_id=b7ad6b7169203331 region=eu-west-1 zone=b `
+	// logFormat changes when the generated lines do, so that kept data sets are made again.
+	logFormat = "2"
+)
+
+var (
+	logLevels   = []string{"info", "info", "info", "info", "debug", "debug", "warn", "error"}
+	logMessages = []string{"handled request", "cache miss", "query executed", "upstream call", "retrying request", "order created", "payment authorised", "session refreshed"}
+	logPaths    = []string{"/api/v1/orders/", "/api/v1/cart/", "/api/v1/users/", "/api/v1/search?q=", "/api/v1/payments/"}
+	logWords    = strings.Fields(`the order cart user payment session token cache database query row table index shard
+		replica primary leader follower timeout retry backoff request response header body status code
+		latency duration bytes queue worker pool connection socket stream batch commit rollback lock
+		mutex channel goroutine thread process memory heap stack allocation garbage collector pause
+		region zone cluster node pod container image registry deploy release version feature flag
+		tenant account customer invoice price discount coupon shipping address country currency`)
 )
 
 // logSet names a set of pod log files: lines spread evenly over pods, each line about size
@@ -50,8 +66,10 @@ func (s logSet) write(dir string) (int64, error) {
 	}
 	marker := filepath.Join(dir, "complete")
 	if b, err := os.ReadFile(marker); err == nil {
-		if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
-			return n, nil
+		if v, ok := strings.CutPrefix(string(b), "format="+logFormat+" bytes="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n, nil
+			}
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -70,7 +88,7 @@ func (s logSet) write(dir string) (int64, error) {
 		}
 		total += n
 	}
-	if err := os.WriteFile(marker, []byte(strconv.FormatInt(total, 10)), 0o644); err != nil {
+	if err := os.WriteFile(marker, []byte("format="+logFormat+" bytes="+strconv.FormatInt(total, 10)), 0o644); err != nil {
 		return 0, fmt.Errorf("write %s: %w", marker, err)
 	}
 	return total, nil
@@ -89,17 +107,14 @@ func writeLogFile(path string, pod, lines, size int, base time.Time) (int64, err
 		return 0, fmt.Errorf("create log file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(uint64(pod), 42))
 	var total int64
 	line := make([]byte, 0, size+64)
 	for i := range lines {
 		line = base.Add(time.Duration(i)*time.Microsecond).AppendFormat(line[:0], "2006-01-02T15:04:05.000000000Z07:00")
 		line = append(line, " stdout F "...)
 		line = appendLineID(line, pod, i)
-		line = append(line, ' ')
-		for len(line) < size-1 {
-			n := min(size-1-len(line), len(logFiller))
-			line = append(line, logFiller[:n]...)
-		}
+		line = appendFields(line, rng, size-1)
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
 			f.Close()
@@ -115,6 +130,46 @@ func writeLogFile(path string, pod, lines, size int, base time.Time) (int64, err
 		return 0, fmt.Errorf("close %s: %w", path, err)
 	}
 	return total, nil
+}
+
+// appendFields appends logfmt fields to b until it is n bytes long (cutting the last one).
+func appendFields(b []byte, rng *rand.Rand, n int) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, " level="...)
+	b = append(b, logLevels[rng.IntN(len(logLevels))]...)
+	b = append(b, ` msg="`...)
+	b = append(b, logMessages[rng.IntN(len(logMessages))]...)
+	b = append(b, `" method=GET path=`...)
+	b = append(b, logPaths[rng.IntN(len(logPaths))]...)
+	b = strconv.AppendInt(b, int64(rng.IntN(1_000_000)), 10)
+	b = append(b, " status="...)
+	b = strconv.AppendInt(b, int64([]int{200, 200, 200, 201, 204, 404, 500}[rng.IntN(7)]), 10)
+	b = append(b, " duration_ms="...)
+	b = strconv.AppendFloat(b, float64(rng.IntN(100_000))/100, 'f', 2, 64)
+	b = append(b, " user=u"...)
+	b = strconv.AppendInt(b, int64(rng.IntN(50_000)), 10)
+	b = append(b, " trace_id="...)
+	for range 32 {
+		b = append(b, hex[rng.IntN(16)])
+	}
+	b = append(b, " span_id="...)
+	for range 16 {
+		b = append(b, hex[rng.IntN(16)])
+	}
+	if len(b) < n {
+		b = append(b, ` detail="`...)
+		for len(b) < n {
+			b = append(b, logWords[rng.IntN(len(logWords))]...)
+			b = append(b, ' ')
+		}
+	}
+	if len(b) > n {
+		b = b[:n]
+	}
+	for len(b) < n {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 func appendLineID(b []byte, pod, seq int) []byte {

@@ -298,42 +298,52 @@ func (w window) end(r *Result) error {
 	return nil
 }
 
-// profile takes a CPU profile of p for d into Work/profiles when Options.Profile is set.
+// profile takes a CPU profile of p for d, then a heap profile, into Work/profiles when
+// Options.Profile is set.
 func (h *harness) profile(ctx context.Context, p *process, name string, d time.Duration) {
 	if !h.opts.Profile || d < time.Second {
 		return
 	}
 	go func() {
-		dir := filepath.Join(h.opts.Work, "profiles")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		base := fmt.Sprintf("http://%s/debug/pprof/", p.pprof)
+		if err := h.fetch(ctx, base+fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), name+".pprof"); err != nil {
 			h.logf("  profile: %v", err)
 			return
 		}
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, int(d.Seconds()))
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
+		if err := h.fetch(ctx, base+"heap", name+".heap.pprof"); err != nil {
 			h.logf("  profile: %v", err)
-			return
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			h.logf("  profile: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		path := filepath.Join(dir, name+".pprof")
-		f, err := os.Create(path)
-		if err != nil {
-			h.logf("  profile: %v", err)
-			return
-		}
-		defer f.Close()
-		if _, err := io.Copy(f, resp.Body); err != nil {
-			h.logf("  profile: %v", err)
-			return
-		}
-		h.logf("  profile: %s", path)
 	}()
+}
+
+func (h *harness) fetch(ctx context.Context, url, file string) error {
+	dir := filepath.Join(h.opts.Work, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	path := filepath.Join(dir, file)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	h.logf("  profile: %s", path)
+	return f.Close()
 }
 
 func (h *harness) runLogs(ctx context.Context, c collector, runDir string, sc Scenario, logs logSet, r *Result) error {
@@ -346,7 +356,7 @@ func (h *harness) runLogs(ctx context.Context, c collector, runDir string, sc Sc
 	if err != nil {
 		return err
 	}
-	h.profile(ctx, p, slug(sc.Name)+"-"+c.name, 10*time.Second)
+	h.profile(ctx, p, slug(sc.Name)+"-"+c.name, 5*time.Second)
 	want := int64(logs.Lines)
 	var last int64
 	progress := time.Now()

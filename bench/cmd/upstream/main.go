@@ -3,7 +3,7 @@
 // side by side with lookout on the same workloads (bench/README.md).
 //
 // Its components, at the versions in go.mod: receivers file_log (with its container parser),
-// otlp and prometheus; the batch processor; exporters otlp_http, otlp_grpc and
+// otlp and prometheus; the memory_limiter and batch processors; exporters otlp_http, otlp_grpc and
 // prometheus_remote_write; extensions file_storage (file_log offsets), health_check and pprof.
 package main
 
@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
+	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
@@ -73,6 +74,7 @@ func components() (otelcol.Factories, error) {
 	}
 	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		batchprocessor.NewFactory(),
+		memorylimiterprocessor.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, fmt.Errorf("processors: %w", err)
 	}
