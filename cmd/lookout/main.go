@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.uber.org/zap"
 
@@ -59,6 +60,9 @@ func newCommand() *cobra.Command {
 			},
 		},
 		LoggingOptions: []zap.Option{outagelog.Option(outagelog.DefaultQuiet)},
+	}
+	if err := enableDefaultGates(featuregate.GlobalRegistry()); err != nil {
+		panic(err) // a gate of defaultGates that the distribution does not register: a build error
 	}
 	cmd := otelcol.NewCommand(set)
 	cmd.SilenceErrors = true // main prints the error once

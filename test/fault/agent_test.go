@@ -32,7 +32,7 @@ type agent struct {
 
 	mu      sync.Mutex
 	p       *lookouttest.Process
-	outputs []string // earlier processes' output
+	all     []*lookouttest.Process // every process started, in order
 	peakRSS int64    // bytes: the largest VmHWM of any of its processes
 	peakHap float64  // bytes: the largest heap it reported (otelcol_process_runtime_heap_alloc_bytes)
 	starts  int
@@ -89,6 +89,7 @@ func (a *agent) start() {
 	p := lookouttest.Start(a.t, bin, args, a.env...)
 	a.mu.Lock()
 	a.p = p
+	a.all = append(a.all, p)
 	a.starts++
 	first := a.starts == 1
 	a.mu.Unlock()
@@ -106,9 +107,6 @@ func (a *agent) kill() {
 	a.mu.Unlock()
 	a.sampleRSS(p)
 	p.Kill()
-	a.mu.Lock()
-	a.outputs = append(a.outputs, p.Output())
-	a.mu.Unlock()
 }
 
 // process returns the current process.
@@ -122,11 +120,11 @@ func (a *agent) process() *lookouttest.Process {
 func (a *agent) output() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := strings.Join(a.outputs, "\n--- restarted ---\n")
-	if a.p != nil && !a.p.Exited() {
-		out += a.p.Output()
+	outs := make([]string, len(a.all))
+	for i, p := range a.all {
+		outs[i] = p.Output()
 	}
-	return out
+	return strings.Join(outs, "\n--- started again ---\n")
 }
 
 // peaks returns the peak RSS and heap seen so far.

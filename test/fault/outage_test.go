@@ -45,7 +45,11 @@ func (r *rig) record(scenario string, recovery map[signal]time.Duration, notes m
 	rss, _ := r.agent.peaks()
 	out := map[signal]outcome{}
 	for _, s := range allSignals {
-		o := r.check(s, timeout)
+		wait := timeout
+		if !noLoss[s] {
+			wait = 5 * time.Second // a loss is allowed: do not wait for what will not come
+		}
+		o := r.check(s, wait)
 		out[s] = o
 		results.add(row{
 			scenario: scenario, signal: s, outcome: o, peakRSS: rss, recovery: recovery[s], note: notes[s],
@@ -90,4 +94,37 @@ func TestBackendOutage(t *testing.T) {
 	}
 	require.NoError(t, r.loki.Err())
 	require.NoError(t, r.rw.Err())
+}
+
+// TestKillDuringOutage: the backends go down, the agent is killed with SIGKILL halfway through the
+// outage and started again on the same state directory, then the backends come back. Logs and
+// traces, queued on disk, must all arrive; metrics are queued in memory (the remote-write WAL is
+// off on purpose, docs/delivery.md), so what was queued at the kill may be lost: the row says how
+// much, and the test does not fail on it.
+func TestKillDuringOutage(t *testing.T) {
+	skipShort(t)
+	sc := currentScale()
+	r := newRig(t, rigOptions{})
+	r.agent.start()
+	r.startLoad(steadyRate(sc))
+	r.waitFlowing()
+
+	r.setAll(faultproxy.Fault{Kind: faultproxy.Refuse})
+	time.Sleep(sc.outage / 2)
+	r.agent.kill()
+	time.Sleep(time.Second)
+	r.agent.start()
+	time.Sleep(sc.outage / 2)
+	restored := time.Now()
+	r.setAll(faultproxy.Fault{})
+	time.Sleep(2 * time.Second)
+	r.stopLoad()
+
+	recovery := r.waitDelivered(restored, sc.drainTimeout, sigLogs, sigTraces)
+	r.record(killScenario(sc.outage), recovery,
+		map[signal]string{sigMetrics: "queued in memory: a loss at the kill is allowed (docs/delivery.md)"},
+		map[signal]bool{sigLogs: true, sigTraces: true}, 30*time.Second)
+	for _, s := range []signal{sigLogs, sigTraces} {
+		require.NotZero(t, recovery[s], "%s: not all delivered %s after the backends came back", s, sc.drainTimeout)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,6 +18,9 @@ import (
 	"github.com/lookoutdev/lookout/test/fault/backends"
 	"github.com/lookoutdev/lookout/test/fault/faultproxy"
 )
+
+// KeepEnv names a directory where a failed scenario leaves the agent's whole output.
+const KeepEnv = "LOOKOUT_FAULT_KEEP"
 
 // rig is one scenario's world: the three real backends, a fault proxy in front of each, the
 // agent between the load and the proxies, and the load generators.
@@ -95,9 +99,17 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}, o.agentEnv, o.agentArgs...)
 	r.agent.wrapper = o.wrapper
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent output:\n%s", tail(r.agent.output(), 200))
+		if !t.Failed() {
+			return
 		}
+		if dir := os.Getenv(KeepEnv); dir != "" {
+			path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".agent.log")
+			if err := os.WriteFile(path, []byte(r.agent.output()), 0o644); err == nil {
+				t.Logf("agent output in %s", path)
+				return
+			}
+		}
+		t.Logf("agent output (the end; %s=<dir> keeps all of it):\n%s", KeepEnv, tail(r.agent.output(), 200))
 	})
 	return r
 }

@@ -195,3 +195,35 @@ func (s Stats) Retries() [][]time.Duration {
 	}
 	return out
 }
+
+// Between returns the stats with only the attempts made between from and to.
+func (s Stats) Between(from, to time.Time) Stats {
+	out := s
+	out.Attempts = nil
+	for _, a := range s.Attempts {
+		if !a.At.Before(from) && a.At.Before(to) {
+			out.Attempts = append(out.Attempts, a)
+		}
+	}
+	return out
+}
+
+// PerPayload groups the attempts by payload, each group in order, for payloads sent more than
+// once.
+func (s Stats) PerPayload() [][]Attempt {
+	by := map[[32]byte][]Attempt{}
+	var order [][32]byte
+	for _, a := range s.Attempts {
+		if _, ok := by[a.Body]; !ok {
+			order = append(order, a.Body)
+		}
+		by[a.Body] = append(by[a.Body], a)
+	}
+	var out [][]Attempt
+	for _, b := range order {
+		if len(by[b]) > 1 {
+			out = append(out, by[b])
+		}
+	}
+	return out
+}

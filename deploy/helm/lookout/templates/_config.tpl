@@ -12,7 +12,8 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{/* The agent's pipelines (a dict), in the built-in config's order. */}}
 {{- define "lookout.agent.pipelines" -}}
 {{- $p := .Values.presets -}}
-{{- $processors := list "memory_limiter" "k8s_attributes" "resource" "batch" -}}
+{{- /* No batch processor for traces or logs: it would acknowledge data before the on-disk queue has it. */ -}}
+{{- $processors := list "memory_limiter" "k8s_attributes" "resource" -}}
 {{- $pipelines := dict -}}
 {{- if $p.traces.enabled -}}
 {{- $exporters := list (ternary "load_balancing" "otlp_grpc/tempo" $p.gateway.enabled) -}}
@@ -24,12 +25,12 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- if $p.metrics.hostMetrics }}{{ $receivers = append $receivers "host_metrics" }}{{ end -}}
 {{- if $p.metrics.kubeletStats }}{{ $receivers = append $receivers "kubelet_stats" }}{{ end -}}
 {{- if $p.spanMetrics.enabled }}{{ $receivers = concat $receivers (list "span_metrics" "service_graph") }}{{ end -}}
-{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" $processors "exporters" (list "prometheus_remote_write")) -}}
+{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (append $processors "batch") "exporters" (list "prometheus_remote_write")) -}}
 {{- end -}}
 {{- if $p.logs.enabled -}}
-{{- /* No batch processor for logs: the loki exporter batches in its on-disk queue. */ -}}
+{{- /* The secrets-redaction preset last (collector/config/agent.yaml). */ -}}
 {{- $receivers := ternary (list "podlogs" "otlp") (list "otlp") $p.logs.podLogs -}}
-{{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (list "memory_limiter" "k8s_attributes" "resource") "exporters" (list "loki")) -}}
+{{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (concat $processors (list "transform/redact" "redaction/logs")) "exporters" (list "loki")) -}}
 {{- end -}}
 {{- toYaml $pipelines -}}
 {{- end -}}
