@@ -33,8 +33,8 @@ type agent struct {
 	mu      sync.Mutex
 	p       *lookouttest.Process
 	all     []*lookouttest.Process // every process started, in order
-	peakRSS int64    // bytes: the largest VmHWM of any of its processes
-	peakHap float64  // bytes: the largest heap it reported (otelcol_process_runtime_heap_alloc_bytes)
+	peakRSS int64                  // bytes: the largest VmHWM of any of its processes
+	peakHap float64                // bytes: the largest heap it reported (otelcol_process_runtime_heap_alloc_bytes)
 	starts  int
 	stop    chan struct{}
 	stopped sync.WaitGroup
