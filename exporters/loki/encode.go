@@ -595,7 +595,9 @@ func labelsString(ls push.LabelsAdapter) string {
 		}
 		b.WriteString(l.Name)
 		b.WriteByte('=')
-		b.WriteString(strconv.Quote(l.Value))
+		// Prometheus's label parser, which Loki uses on a stream's labels, refuses a literal
+		// U+FFFD (what validUTF8 puts for invalid bytes): it is escaped.
+		b.WriteString(strings.ReplaceAll(strconv.Quote(l.Value), "\uFFFD", `\ufffd`))
 	}
 	b.WriteByte('}')
 	return b.String()

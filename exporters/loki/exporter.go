@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/lookoutdev/lookout/exporters/loki/internal/metadata"
 )
@@ -181,6 +182,11 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 		return consumererror.NewPermanent(fmt.Errorf("encode push for tenant %q: %w", tb.tenant, err))
 	}
 
+	if !httpguts.ValidHeaderFieldValue(tb.tenant) {
+		// A tenant from a resource attribute can hold bytes no HTTP header may carry (control
+		// characters, newlines): no retry can send it, so it is dropped (exporterhelper counts it).
+		return consumererror.NewPermanent(fmt.Errorf("tenant %q (resource attribute %q) is not a valid %s header value: %d entries dropped", tb.tenant, e.cfg.Tenant.FromAttribute, tenantHeader, tb.entries))
+	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Client.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("build push request: %w", err))
