@@ -5,6 +5,7 @@
 package configlocate
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -61,9 +62,37 @@ func CheckYAML(sources []Source) error {
 				return fmt.Errorf("%s:%s:%s: invalid YAML: %s", s.Name, m[1], m[2], m[3])
 			}
 		}
-		return fmt.Errorf("%s: invalid YAML: %s", s.Name, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if !yamlLine.MatchString(msg) {
+			// Some errors (invalid UTF-8, control characters, an unsupported %YAML version) come
+			// without a place: the first line whose prefix of the source fails the same way is it.
+			if line := firstFailingLine(s.Data, err.Error()); line > 0 {
+				return fmt.Errorf("%s:%d: invalid YAML: %s", s.Name, line, msg)
+			}
+		}
+		return fmt.Errorf("%s: invalid YAML: %s", s.Name, msg)
 	}
 	return nil
+}
+
+// yamlLine matches yaml.v3 messages that name their line.
+var yamlLine = regexp.MustCompile(`^line \d+: `)
+
+// firstFailingLine returns the smallest n such that the first n lines of data fail to parse with
+// the message msg, or 0 when none does.
+func firstFailingLine(data []byte, msg string) int {
+	for n, end := 1, 0; end < len(data); n++ {
+		if i := bytes.IndexByte(data[end:], '\n'); i >= 0 {
+			end += i + 1
+		} else {
+			end = len(data)
+		}
+		var node yaml.Node
+		if err := yaml.Unmarshal(data[:end], &node); err != nil && err.Error() == msg {
+			return n
+		}
+	}
+	return 0
 }
 
 // goyamlPos reads "[line:column] message\n<excerpt>" errors.
