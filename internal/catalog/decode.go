@@ -27,12 +27,20 @@ func (e *FieldError) Error() string {
 // decoder walks yaml.v3 nodes, so that every error carries the node's position.
 type decoder struct {
 	file string
+	// root is the top mapping: errors about fields of absent sections are reported there.
+	root *yaml.Node
 	errs []error
 	refs []teamRef
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
+	if field == "" {
+		field = "catalog"
+	}
 	e := &FieldError{File: d.file, Field: field, Message: fmt.Sprintf(format, args...)}
+	if n == nil || n.Line == 0 {
+		n = d.root
+	}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -163,11 +171,7 @@ func (f *fields) get(key string) (entry, bool) {
 
 // where returns the node to report a missing field at: the mapping itself.
 func (f *fields) missing(key string) {
-	n := f.node
-	if n == nil {
-		n = &yaml.Node{}
-	}
-	f.d.fail(n, join(f.path, key), "is required")
+	f.d.fail(f.node, join(f.path, key), "is required")
 }
 
 func (f *fields) scalar(key string, required bool) (entry, bool) {

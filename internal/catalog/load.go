@@ -18,6 +18,7 @@ import (
 
 	"github.com/lookoutdev/lookout/internal/catalog/emitted"
 	"github.com/lookoutdev/lookout/internal/catalog/querycheck"
+	"github.com/lookoutdev/lookout/internal/configlocate"
 )
 
 // Defaults.
@@ -70,13 +71,21 @@ func Load(file string) (*Catalog, error) {
 func Parse(file string, data []byte, metrics *emitted.List) (*Catalog, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// Some of yaml.v3's errors (invalid UTF-8, control characters) name no line; CheckYAML
+		// finds it.
+		if !strings.HasPrefix(err.Error(), "yaml: line ") {
+			if perr := configlocate.CheckYAML([]configlocate.Source{{Name: file, Data: data}}); perr != nil {
+				return nil, perr
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	d := &decoder{file: file}
+	d := &decoder{file: file, root: &yaml.Node{Line: 1, Column: 1}}
 	if len(doc.Content) == 0 {
-		d.fail(&yaml.Node{Line: 1, Column: 1}, "catalog", "the file is empty")
+		d.fail(d.root, "catalog", "the file is empty")
 		return nil, d.err()
 	}
+	d.root = doc.Content[0]
 	c := &Catalog{File: file, Metrics: metrics}
 	top := d.fields(doc.Content[0], "", "version", "settings", "teams", "services")
 	if v, e, ok := top.number("version", true, 0); ok && v != Version {
