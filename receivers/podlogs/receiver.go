@@ -494,17 +494,18 @@ func (r *podlogsReceiver) updateGauges() {
 	r.m.tracked = int64(len(r.order))
 	clear(r.m.lag)
 	for _, t := range r.order {
-		lag := int64(0)
+		var l lagSnapshot
 		if t.pathExists {
-			lag = t.pathSize
+			l.statOnRead = true
+			l.pathSize, l.dev, l.ino = t.pathSize, t.pathDev, t.pathIno
 			if t.onPath() {
-				lag -= t.commitOffset()
+				l.sub = t.commitOffset()
 			}
 		}
 		if !t.onPath() {
-			lag += max(0, t.size-t.commitOffset())
+			l.rest = max(0, t.size-t.commitOffset())
 		}
-		r.m.lag[t.key] = max(0, lag)
+		r.m.lag[t.key] = l
 	}
 }
 

@@ -203,6 +203,29 @@ func TestBackpressureAndAtLeastOnce(t *testing.T) {
 	h.sink.waitAll(t, p.want, 20*time.Second)
 }
 
+// TestLagGrowsWhileReadingPauses: while the next consumer refuses, no poll runs, yet the lag
+// gauge follows what is written meanwhile (LookoutLogTailingLag must see a paused receiver).
+func TestLagGrowsWhileReadingPauses(t *testing.T) {
+	h := newHarness(t)
+	p := newPodFile(t, h.root, "ns", "pod", "c", false)
+	p.next(100, "payload")
+	h.sink.mode.Store(sinkRetryable)
+	cfg := h.config()
+	cfg.Retry.InitialInterval = 10 * time.Millisecond
+	cfg.Retry.MaxInterval = 20 * time.Millisecond
+	h.start(cfg)
+	defer h.stop()
+	require.Eventually(t, func() bool { return h.sink.calls.Load() >= 3 }, 10*time.Second, 10*time.Millisecond)
+	before := h.metricSum("otelcol_podlogs_file_lag")
+	require.Positive(t, before, "nothing was committed: the whole file is lag")
+	fi, err := os.Stat(p.path)
+	require.NoError(t, err)
+	p.next(1000, "payload")
+	fi2, err := os.Stat(p.path)
+	require.NoError(t, err)
+	require.Equal(t, before+fi2.Size()-fi.Size(), h.metricSum("otelcol_podlogs_file_lag"))
+}
+
 func TestPermanentErrorDropsAndMovesOn(t *testing.T) {
 	h := newHarness(t)
 	p := newPodFile(t, h.root, "ns", "pod", "c", false)
