@@ -2,7 +2,7 @@
 # Installs, idempotently, the real backends and tools that `make run` and the tests use.
 # Go-built tools land in .lookout-run/bin; Debian packages come from apt.
 #
-#   deploy/local/install.sh [prometheus|alertmanager|victorialogs|jaeger|helm|all]...
+#   deploy/local/install.sh [prometheus|alertmanager|victorialogs|jaeger|helm|govulncheck|all]...
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,6 +13,7 @@ mkdir -p "$bin"
 victorialogs_version=v1.52.1
 jaeger_version=v1.76.0 # also in deploy/local/jaeger/go.mod
 helm_version=v3.22.0
+govulncheck_version=v1.9.0 # internal/tools/govulncheck.sh runs it against an offline database
 
 log() { echo "install: $*" >&2; }
 
@@ -41,6 +42,7 @@ install_one() {
 	alertmanager) apt_install amtool prometheus-alertmanager ;;
 	victorialogs) go_install victoria-logs "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$victorialogs_version" ;;
 	helm) go_install helm "helm.sh/helm/v3/cmd/helm@$helm_version" ;;
+	govulncheck) go_install govulncheck "golang.org/x/vuln/cmd/govulncheck@$govulncheck_version" ;;
 	jaeger)
 		# Jaeger's go.mod carries a replace directive, so `go install pkg@version` refuses it;
 		# a wrapper module (deploy/local/jaeger) pins it and the sarama version it needs.
@@ -51,7 +53,7 @@ install_one() {
 		;;
 	all) for c in prometheus alertmanager victorialogs jaeger helm; do install_one "$c"; done ;;
 	*)
-		echo "install: unknown component $1 (want prometheus, alertmanager, victorialogs, jaeger, helm or all)" >&2
+		echo "install: unknown component $1 (want prometheus, alertmanager, victorialogs, jaeger, helm, govulncheck or all)" >&2
 		exit 2
 		;;
 	esac
