@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -120,9 +121,21 @@ func FuzzTenant(f *testing.F) {
 		"\x7f", "ü", "\xff", strings.Repeat("t", 200), "a:b", "../.."} {
 		f.Add(s)
 	}
-	var got struct{ tenants []string }
+	var got struct {
+		mu      sync.Mutex
+		tenants []string
+	}
+	received := func() []string {
+		got.mu.Lock()
+		defer got.mu.Unlock()
+		out := got.tenants
+		got.tenants = nil
+		return out
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.mu.Lock()
 		got.tenants = append(got.tenants, r.Header.Get(tenantHeader))
+		got.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	f.Cleanup(srv.Close)
@@ -161,17 +174,18 @@ func FuzzTenant(f *testing.F) {
 		require.Equal(t, want, have, "records per tenant")
 
 		for _, tb := range batches {
-			got.tenants = nil
+			received()
 			err := exp.pushTenant(context.Background(), tb)
+			sent := received()
 			if err != nil {
 				require.True(t, consumererror.IsPermanent(err), "tenant %q: a retry cannot fix %v", tb.tenant, err)
 				require.Contains(t, err.Error(), "tenant", "the error names the tenant")
-				require.Empty(t, got.tenants, "a failed push reached Loki")
+				require.Empty(t, sent, "a failed push reached Loki")
 				continue
 			}
-			require.Len(t, got.tenants, 1)
+			require.Len(t, sent, 1)
 			// HTTP strips a header value's leading and trailing blanks; nothing else may change.
-			require.Equal(t, strings.Trim(tb.tenant, " \t"), got.tenants[0], "X-Scope-OrgID sent for tenant %q", tb.tenant)
+			require.Equal(t, strings.Trim(tb.tenant, " \t"), sent[0], "X-Scope-OrgID sent for tenant %q", tb.tenant)
 		}
 	})
 }
