@@ -40,7 +40,7 @@ func FuzzParse(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := catalog.Parse("in.yaml", data, metrics)
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := yamlLines(data)
 		if err != nil {
 			require.Nil(t, c)
 			var leaves []error
@@ -82,4 +82,10 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, c, again)
 	})
+}
+
+// yamlLines counts lines as YAML does: a line ends at "\r\n", "\r" or "\n".
+func yamlLines(data []byte) int {
+	lf := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.Count(lf, []byte("\n")) + bytes.Count(lf, []byte("\r")) + 1
 }

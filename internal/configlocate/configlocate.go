@@ -79,11 +79,14 @@ func CheckYAML(sources []Source) error {
 var yamlLine = regexp.MustCompile(`^line \d+: `)
 
 // firstFailingLine returns the smallest n such that the first n lines of data fail to parse with
-// the message msg, or 0 when none does.
+// the message msg, or 0 when none does. Lines end as YAML's do: at "\r\n", "\r" or "\n".
 func firstFailingLine(data []byte, msg string) int {
 	for n, end := 1, 0; end < len(data); n++ {
-		if i := bytes.IndexByte(data[end:], '\n'); i >= 0 {
+		if i := bytes.IndexAny(data[end:], "\r\n"); i >= 0 {
 			end += i + 1
+			if data[end-1] == '\r' && end < len(data) && data[end] == '\n' {
+				end++
+			}
 		} else {
 			end = len(data)
 		}

@@ -39,7 +39,7 @@ func FuzzCheckYAML(f *testing.F) {
 		l, convErr := strconv.Atoi(line)
 		require.NoError(t, convErr)
 		require.GreaterOrEqual(t, l, 1, "%v", err)
-		require.LessOrEqual(t, l, bytes.Count(data, []byte("\n"))+1, "line past the end of the source: %v", err)
+		require.LessOrEqual(t, l, yamlLines(data), "line past the end of the source: %v", err)
 	})
 }
 
@@ -61,7 +61,7 @@ func FuzzLocate(f *testing.F) {
 		orig := errors.New(msg)
 		got := Locate(orig, sources)
 		require.ErrorIs(t, got, orig, "Locate lost the original error")
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := yamlLines(data)
 		var le *Error
 		if errors.As(got, &le) {
 			require.Equal(t, "in.yaml", le.Pos.Source)
@@ -105,5 +105,22 @@ func TestCheckYAMLPlaceless(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.EqualError(t, CheckYAML([]Source{{Name: "in.yaml", Data: []byte(tt.data)}}), tt.want)
 		})
+	}
+}
+
+// yamlLines counts lines as YAML does: a line ends at "\r\n", "\r" or "\n".
+func yamlLines(data []byte) int {
+	lf := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.Count(lf, []byte("\n")) + bytes.Count(lf, []byte("\r")) + 1
+}
+
+func TestFirstFailingLineLineBreaks(t *testing.T) {
+	for _, brk := range []string{"\n", "\r\n", "\r"} {
+		data := []byte("a: 1" + brk + "b: 2" + brk + "c: \x01" + brk)
+		require.Equal(t, 3, yamlLines(data)-1, "%q", brk)
+		var n yaml.Node
+		err := yaml.Unmarshal(data, &n)
+		require.Error(t, err)
+		require.Equal(t, 3, firstFailingLine(data, err.Error()), "line breaks %q", brk)
 	}
 }
