@@ -20,10 +20,13 @@ tools:
 	./deploy/local/install.sh all
 
 ## test: vet, then every test against the binary built once (the built-in configs are
-## validated by cmd/lookout's TestValidateBuiltinConfigs)
+## validated by cmd/lookout's TestValidateBuiltinConfigs), then every Fuzz target for a short
+## fixed time (make fuzz) and govulncheck against an offline database (make vulncheck)
 test: build tools
 	$(GO) vet ./...
 	LOOKOUT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m ./...
+	./internal/tools/fuzz.sh
+	./internal/tools/govulncheck.sh
 
 ## generate: regenerate every generated file (components, README table, dashboards, alerts)
 generate:
@@ -52,3 +55,16 @@ bench: build
 ## `make test` runs them too (bench.TestQuick)
 bench-quick: build
 	LOOKOUT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -run TestQuick -v ./bench/
+
+.PHONY: fuzz vulncheck
+
+## fuzz: every Fuzz* target of the module, one after the other, sharing FUZZ_BUDGET seconds (default
+## 60; FUZZTIME=30s sets each one's time instead): internal/tools/fuzz.sh; a failing input is
+## left in the package's testdata/fuzz/<Target>/ (docs/security.md)
+fuzz:
+	./internal/tools/fuzz.sh
+
+## vulncheck: govulncheck on ./... against the Go vulnerability database built offline from the
+## golang.org/x/vulndb module (internal/tools/govulncheck.sh; about 5 minutes and 17 GB: docs/security.md)
+vulncheck:
+	./internal/tools/govulncheck.sh
