@@ -56,6 +56,14 @@ bench: build
 bench-quick: build
 	LOOKOUT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -run TestQuick -v ./bench/
 
+.PHONY: fault-full
+
+## fault-full: the fault suite (test/fault) at full size: 10-minute outages, 3-minute storm phases,
+## 5 minutes at 10x the load (about an hour; run it on a quiet machine); writes the `full` section
+## of docs/reliability.md (the CI-sized suite runs in `make test`)
+fault-full: build tools
+	LOOKOUT_BIN=$(abspath $(BIN)) LOOKOUT_FAULT_FULL=1 LOOKOUT_RELIABILITY_WRITE=1 $(GO) test -count=1 -timeout 3h -v ./test/fault/
+
 .PHONY: fuzz vulncheck
 
 ## fuzz: every Fuzz* target of the module, one after the other, sharing FUZZ_BUDGET seconds (default

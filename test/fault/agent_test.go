@@ -204,20 +204,32 @@ var scrapeClient = &http.Client{Timeout: 5 * time.Second}
 // scrapeValue returns the sum of the samples of metric whose labels include every pair of want,
 // from a Prometheus text exposition at url.
 func scrapeValue(ctx context.Context, url, metric string, want map[string]string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	text, err := scrapeText(ctx, url)
 	if err != nil {
 		return 0, err
 	}
+	return sumSamples(text, metric, want)
+}
+
+// scrapeText fetches a Prometheus text exposition.
+func scrapeText(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
 	resp, err := scrapeClient.Do(req)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	return sumSamples(string(b), metric, want)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), nil
 }
 
 // sumSamples adds up the samples of metric (labels matching want) in a text exposition; an error

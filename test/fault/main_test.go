@@ -60,11 +60,19 @@ type scale struct {
 
 func currentScale() scale {
 	if os.Getenv(FullEnv) != "" {
-		return scale{
-			name: "full", outage: 10 * time.Minute, storm: 3 * time.Minute, overload: 5 * time.Minute,
-			drainTimeout: 10 * time.Minute, logRate: 500, spanRate: 500, sampleRate: 20,
-		}
+		return fullScale()
 	}
+	return ciScale()
+}
+
+func fullScale() scale {
+	return scale{
+		name: "full", outage: 10 * time.Minute, storm: 3 * time.Minute, overload: 5 * time.Minute,
+		drainTimeout: 10 * time.Minute, logRate: 500, spanRate: 500, sampleRate: 20,
+	}
+}
+
+func ciScale() scale {
 	return scale{
 		name: "ci", outage: 20 * time.Second, storm: 12 * time.Second, overload: 20 * time.Second,
 		drainTimeout: 3 * time.Minute, logRate: 200, spanRate: 200, sampleRate: 10,

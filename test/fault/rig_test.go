@@ -22,6 +22,10 @@ import (
 // KeepEnv names a directory where a failed scenario leaves the agent's whole output.
 const KeepEnv = "LOOKOUT_FAULT_KEEP"
 
+// ArgsEnv adds command-line arguments (space-separated, e.g. --set=...) to every agent the
+// scenarios start: to try a configuration change against the whole suite.
+const ArgsEnv = "LOOKOUT_FAULT_ARGS"
+
 // rig is one scenario's world: the three real backends, a fault proxy in front of each, the
 // agent between the load and the proxies, and the load generators.
 type rig struct {
@@ -96,7 +100,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		prometheusURL: r.rw.URL() + backends.WritePath,
 		lokiURL:       r.loki.URL() + backends.PushPath,
 		tempoEndpoint: r.tempo.Addr(),
-	}, o.agentEnv, o.agentArgs...)
+	}, o.agentEnv, append(o.agentArgs, strings.Fields(os.Getenv(ArgsEnv))...)...)
 	r.agent.wrapper = o.wrapper
 	t.Cleanup(func() {
 		if !t.Failed() {
