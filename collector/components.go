@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
+	maskingprocessor "github.com/lookoutdev/lookout/processors/masking"
 	podlogsreceiver "github.com/lookoutdev/lookout/receivers/podlogs"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
@@ -95,6 +96,7 @@ func Components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory(),
 		tailsamplingprocessor.NewFactory(),
 		redactionprocessor.NewFactory(),
+		maskingprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -108,6 +110,7 @@ func Components() (otelcol.Factories, error) {
 	f.ProcessorModules[component.MustNewType("filter")] = "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0"
 	f.ProcessorModules[component.MustNewType("tail_sampling")] = "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.161.0"
 	f.ProcessorModules[component.MustNewType("redaction")] = "github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor v0.165.0"
+	f.ProcessorModules[component.MustNewType("masking")] = "github.com/lookoutdev/lookout/processors/masking"
 
 	f.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
 		spanmetricsconnector.NewFactory(),

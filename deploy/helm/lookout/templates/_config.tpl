@@ -28,9 +28,9 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (append $processors "batch") "exporters" (list "prometheus_remote_write")) -}}
 {{- end -}}
 {{- if $p.logs.enabled -}}
-{{- /* The secrets-redaction preset last (collector/config/agent.yaml). */ -}}
+{{- /* Secrets masked last, after everything that adds attributes (collector/config/agent.yaml). */ -}}
 {{- $receivers := ternary (list "podlogs" "otlp") (list "otlp") $p.logs.podLogs -}}
-{{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (concat $processors (list "transform/redact" "redaction/logs")) "exporters" (list "loki")) -}}
+{{- $_ := set $pipelines "logs" (dict "receivers" $receivers "processors" (append $processors "masking") "exporters" (list "loki")) -}}
 {{- end -}}
 {{- toYaml $pipelines -}}
 {{- end -}}
