@@ -73,10 +73,9 @@ func fill(path string) (int64, error) {
 // ("no space left on device"), and keep running: podlogs cannot queue, so it does not commit and
 // pauses, and the OTLP receiver refuses spans that it cannot queue (the sender retries them).
 // Then the space returns and the backends come back: every log line and sample is delivered.
-// Spans are not: exporterhelper's persistent queue (upstream) records each read in the same
-// storage transaction as the read itself, and when that write fails (disk full) it drops the item
-// and logs it at debug level. The spans it had queued before the disk filled and read back while
-// it was full are lost; the row counts them, and the test logs which.
+// Spans are not: those the on-disk queue accepted before the disk filled are lost, silently
+// (docs/reliability.md: the cause is in exporterhelper's persistent queue, not fully pinned down).
+// The row counts them, the test logs which, and the loss of spans does not fail it.
 func TestDiskFull(t *testing.T) {
 	skipShort(t)
 	sc := currentScale()
@@ -116,8 +115,7 @@ func TestDiskFull(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	r.stopLoad()
 
-	// Traces are not waited for: exporterhelper's persistent queue drops what it reads while the
-	// disk is full (see below).
+	// Traces are not waited for: some are lost (see above).
 	recovery := r.waitDelivered(restored, sc.drainTimeout, sigLogs, sigMetrics)
 	spans := r.spans.stats()
 	failed := 0
@@ -127,14 +125,21 @@ func TestDiskFull(t *testing.T) {
 	out := r.record(diskFullScenario(), recovery, map[signal]string{
 		sigLogs: fmt.Sprintf("%d MiB tmpfs filled: podlogs paused and retried; the log says `%s`",
 			stateFSSize>>20, strings.ReplaceAll(errorField(said), r.agent.runDir, "$LOOKOUT_RUN_DIR")),
-		sigTraces:  fmt.Sprintf("spans that could not be queued were refused to the sender (%d failed calls, retried); LOST: spans already queued are dropped when read back while the disk is full (exporterhelper's persistent queue cannot record the read, drops the item, logs it at debug level only)", failed),
+		sigTraces:  fmt.Sprintf("spans that could not be queued were refused to the sender (%d failed calls, retried); LOST: spans the on-disk queue had accepted before the disk filled, silently (exporterhelper's persistent queue; docs/reliability.md)", failed),
 		sigMetrics: "queued in memory: not affected",
 	}, map[signal]bool{sigLogs: true, sigMetrics: true}, 30*time.Second)
 	for _, s := range []signal{sigLogs, sigMetrics} {
 		require.NotZero(t, recovery[s], "%s: not all delivered %s after the space returned", s, sc.drainTimeout)
 	}
 	if o := out[sigTraces]; o.lost > 0 {
-		t.Logf("KNOWN LOSS (upstream exporterhelper): %d of %d accepted spans lost: %s", o.lost, o.sent, idRanges(o.missing))
+		if dir := os.Getenv(KeepEnv); dir != "" {
+			path := filepath.Join(dir, "TestDiskFull.loss.agent.log")
+			if err := os.WriteFile(path, []byte(r.agent.output()), 0o644); err == nil {
+				t.Logf("agent output in %s", path)
+			}
+		}
+		t.Logf("KNOWN LOSS (upstream exporterhelper): %d of %d accepted spans lost: %s; the agent logged %q %d times (at debug level: seen only with --set=service::telemetry::logs::level=debug in %s)",
+			o.lost, o.sent, idRanges(o.missing), dispatchFailed, strings.Count(r.agent.output(), dispatchFailed), ArgsEnv)
 	}
 }
 
@@ -172,6 +177,10 @@ func idRanges(ids []string) string {
 	flush()
 	return strings.Join(parts, ", ")
 }
+
+// dispatchFailed is what exporterhelper's persistent queue logs (at debug level) when it drops an
+// item it could not read back.
+const dispatchFailed = "Failed to dispatch item"
 
 // firstLineWith returns the first line of s that contains sub.
 func firstLineWith(s, sub string) string {
