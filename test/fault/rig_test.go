@@ -247,7 +247,9 @@ func (r *rig) stored(ctx context.Context, s signal) (map[string]int, error) {
 	case sigLogs:
 		return r.vl.Tokens(ctx, fmt.Sprintf(`{namespace=%q}`, r.logs.namespace), faultproxy.Tokens)
 	case sigTraces:
-		return r.jaeger.SpanNames(ctx, "fault-"+r.id, r.started.Add(-time.Minute), time.Now().Add(time.Minute), 2*time.Minute)
+		// 15-second slices: at the full scale's 10x (5,000 spans/s) a 2-minute answer was too
+		// large for Jaeger to give within the minute a check allowed.
+		return r.jaeger.SpanNames(ctx, "fault-"+r.id, r.started.Add(-time.Minute), time.Now().Add(time.Minute), 15*time.Second)
 	default:
 		series, err := r.prom.RawValues(ctx, fmt.Sprintf(`%s{run=%q}`, probeMetric, r.id), time.Since(r.started)+2*time.Minute)
 		if err != nil {
@@ -279,7 +281,7 @@ func (r *rig) check(s signal, timeout time.Duration) outcome {
 	var err error
 	deadline := time.Now().Add(timeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		got, err = r.stored(ctx, s)
 		cancel()
 		if err == nil && missingFrom(got, want) == 0 {
