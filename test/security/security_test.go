@@ -178,9 +178,13 @@ func authEnv(kind, user, secret string) []string {
 }
 
 // secretsDir writes the files of basicauth-files.yaml or bearertoken-files.yaml, laid out as the
-// Helm chart mounts its Secrets, and returns LOOKOUT_SECRETS_DIR=<dir>.
-func secretsDir(t *testing.T, kind, user, secret string) string {
-	dir := t.TempDir()
+// Helm chart mounts its Secrets, into dir (a new one when empty), and returns
+// LOOKOUT_SECRETS_DIR=<dir>.
+func secretsDir(t *testing.T, dir, kind, user, secret string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	for _, b := range []string{"prometheus", "loki", "tempo"} {
 		if kind == "basic" {
 			writeSecret(t, filepath.Join(dir, b), "username", user)
@@ -210,7 +214,7 @@ func TestBasicAuth(t *testing.T) {
 	backends := startBackends(t, serverAuth{tls: p, user: user, pass: pass})
 
 	t.Run("from files", func(t *testing.T) {
-		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "basic", user, pass))
+		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "", "basic", user, pass))
 		a := startAgent(t, backends, agentConfig{env: env, overlays: []string{"tls.yaml", "basicauth-files.yaml"}})
 		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, pass)
@@ -221,10 +225,14 @@ func TestBasicAuth(t *testing.T) {
 		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, pass)
 	})
-	t.Run("wrong password", func(t *testing.T) {
-		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "basic", user, wrong))
+	t.Run("wrong password, then fixed", func(t *testing.T) {
+		dir := t.TempDir()
+		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, dir, "basic", user, wrong))
 		a := startAgent(t, backends, agentConfig{env: env, overlays: []string{"tls.yaml", "basicauth-files.yaml"}})
 		requireRefused(t, a, backends, unauthorized)
+		// The password files are watched: the right password is used without a restart.
+		secretsDir(t, dir, "basic", user, pass)
+		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, pass, wrong)
 	})
 }
@@ -240,7 +248,7 @@ func TestBearerToken(t *testing.T) {
 	backends := startBackends(t, serverAuth{tls: p, token: token})
 
 	t.Run("from files", func(t *testing.T) {
-		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "bearer", "", token))
+		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "", "bearer", "", token))
 		a := startAgent(t, backends, agentConfig{env: env, overlays: []string{"tls.yaml", "bearertoken-files.yaml"}})
 		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, token)
@@ -251,10 +259,14 @@ func TestBearerToken(t *testing.T) {
 		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, token)
 	})
-	t.Run("wrong token", func(t *testing.T) {
-		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, "bearer", "", wrong))
+	t.Run("wrong token, then fixed", func(t *testing.T) {
+		dir := t.TempDir()
+		env := append(tlsEnv(p.CAFile, nil), secretsDir(t, dir, "bearer", "", wrong))
 		a := startAgent(t, backends, agentConfig{env: env, overlays: []string{"tls.yaml", "bearertoken-files.yaml"}})
 		requireRefused(t, a, backends, unauthorized)
+		// The token files are watched: the right token is used without a restart.
+		secretsDir(t, dir, "bearer", "", token)
+		requireDelivered(t, a, backends)
 		a.requireNoSecret(t, token, wrong)
 	})
 }
