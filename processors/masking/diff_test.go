@@ -16,12 +16,13 @@ var referenceRules = []struct {
 	re   *regexp.Regexp
 	repl string
 	find finder
+	need uint8 // prescan's bit for the rule
 }{
-	{"emails", regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`), "****", findEmail},
-	{"bearer_tokens", regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*`), "****", findBearer},
-	{"secret_pairs", regexp.MustCompile(`(?i)([A-Za-z0-9_.-]*(password|passwd|secret|api[_-]?key|token|authorization)"?\s*[=:]\s*)((bearer|basic|digest|token)\s+)?("[^"]*"|[^\s",;&]+)`), "${1}****", findPairValue},
+	{"emails", regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`), "****", findEmail, needEmail},
+	{"bearer_tokens", regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*`), "****", findBearer, needBearer},
+	{"secret_pairs", regexp.MustCompile(`(?i)([A-Za-z0-9_.-]*(password|passwd|secret|api[_-]?key|token|authorization)"?\s*[=:]\s*)((bearer|basic|digest|token)\s+)?("[^"]*"|[^\s",;&]+)`), "${1}****", findPairValue, needPair},
 	{"card_numbers", regexp.MustCompile(`\b(4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|6011|65\d{2})([ -]?\d{4}){3}\b|\b3[47]\d{2}[ -]?\d{6}[ -]?\d{5}\b`), "****",
-		func(s string, from int) (int, int) { return findCardLuhn(s, from, false) }},
+		func(s string, from int) (int, int) { return findCardLuhn(s, from, false) }, needCard},
 }
 
 // secretKeyRE is the redaction processor's blocked key pattern of the preset, with the s flag:
@@ -58,6 +59,9 @@ func TestFindersMatchRegexps(t *testing.T) {
 			got, changed := replaceAll(s, "****", r.find)
 			require.Equal(t, want, got, "%s on %q", r.name, s)
 			require.Equal(t, want != s, changed, "%s on %q", r.name, s)
+			if r.re.MatchString(s) {
+				require.NotZero(t, prescan(s)&r.need, "prescan misses %s in %q", r.name, s)
+			}
 		}
 		require.Equal(t, secretKeyRE.MatchString(s), isSecretKey(s), "secret key %q", s)
 	}
@@ -73,6 +77,9 @@ func FuzzFindersMatchRegexps(f *testing.F) {
 			got, _ := replaceAll(s, "****", r.find)
 			if want != got {
 				t.Fatalf("%s on %q: regexp %q, finder %q", r.name, s, want, got)
+			}
+			if r.re.MatchString(s) && prescan(s)&r.need == 0 {
+				t.Fatalf("prescan misses %s in %q", r.name, s)
 			}
 		}
 		if secretKeyRE.MatchString(s) != isSecretKey(s) {

@@ -12,11 +12,17 @@ import (
 // finder returns the next match at or after from, [start, end), or start < 0.
 type finder func(s string, from int) (int, int)
 
+// rule is a finder and the prescan bit that says it may match.
+type rule struct {
+	need uint8
+	find finder
+}
+
 // masker applies the configured rules. It holds no state but its configuration: safe for
 // concurrent use.
 type masker struct {
 	mask       string
-	finders    []finder // in the order the rules apply: emails, bearer tokens, secret pairs, cards
+	rules      []rule // in the order they apply: emails, bearer tokens, secret pairs, cards
 	secretKeys bool
 	extra      []*regexp.Regexp
 }
@@ -24,16 +30,16 @@ type masker struct {
 func newMasker(c *Config) (*masker, error) {
 	m := &masker{mask: c.Mask, secretKeys: c.SecretKeys}
 	if c.Emails {
-		m.finders = append(m.finders, findEmail)
+		m.rules = append(m.rules, rule{needEmail, findEmail})
 	}
 	if c.BearerTokens {
-		m.finders = append(m.finders, findBearer)
+		m.rules = append(m.rules, rule{needBearer, findBearer})
 	}
 	if c.SecretPairs {
-		m.finders = append(m.finders, findPairValue)
+		m.rules = append(m.rules, rule{needPair, findPairValue})
 	}
 	if c.CardNumbers {
-		m.finders = append(m.finders, findCard)
+		m.rules = append(m.rules, rule{needCard, findCard})
 	}
 	for _, p := range c.ExtraPatterns {
 		re, err := compilePattern(p)
@@ -95,9 +101,17 @@ func (m *masker) maskValue(v pcommon.Value) {
 // anything was masked. It allocates only when it masks.
 func (m *masker) maskString(s string) (string, bool) {
 	changed := false
-	for _, find := range m.finders {
-		if out, ok := replaceAll(s, m.mask, find); ok {
-			s, changed = out, true
+	if len(m.rules) > 0 {
+		need := prescan(s)
+		for _, r := range m.rules {
+			if need&r.need == 0 {
+				continue
+			}
+			if out, ok := replaceAll(s, m.mask, r.find); ok {
+				s, changed = out, true
+				// What a rule leaves (key=mask...) may be what a later rule looks for.
+				need = prescan(s)
+			}
 		}
 	}
 	for _, re := range m.extra {
