@@ -36,7 +36,7 @@ const (
 func probeBody(run string) string    { return "security probe " + run }
 func probeService(run string) string { return "probe-" + run }
 
-// newRun returns a run ID of lower-case letters (nothing the redaction preset would mask).
+// newRun returns a run ID of lower-case letters (nothing the masking processor would mask).
 func newRun() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
