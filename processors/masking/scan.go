@@ -186,19 +186,7 @@ func mayHaveCard(s string) bool {
 		if !inDigitRun(s, q) {
 			continue
 		}
-		rs, re := q, q+1
-		for rs > 0 && inDigitRun(s, rs-1) {
-			rs--
-		}
-		for re < len(s) && inDigitRun(s, re) {
-			re++
-		}
-		digits := 0
-		for i := rs; i < re; i++ {
-			if class[s[i]]&cDigit != 0 {
-				digits++
-			}
-		}
+		_, re, digits := digitRun(s, 0, q)
 		if digits >= 15 {
 			return true
 		}
@@ -419,20 +407,7 @@ func findCardLuhn(s string, from int, luhn bool) (int, int) {
 		if !inDigitRun(s, q) {
 			continue
 		}
-		// The run of digits and single separators around the probe.
-		rs, re := q, q+1
-		for rs > from && inDigitRun(s, rs-1) {
-			rs--
-		}
-		for re < len(s) && inDigitRun(s, re) {
-			re++
-		}
-		digits := 0
-		for i := rs; i < re; i++ {
-			if class[s[i]]&cDigit != 0 {
-				digits++
-			}
-		}
+		rs, re, digits := digitRun(s, from, q)
 		if digits >= 15 {
 			for st := rs; st < re; st++ {
 				if class[s[st]]&cDigit == 0 || st > 0 && class[s[st-1]]&cWord != 0 {
@@ -447,6 +422,24 @@ func findCardLuhn(s string, from int, luhn bool) (int, int) {
 		q = re - cardProbe
 	}
 	return -1, -1
+}
+
+// digitRun returns the run of digits and single separators around s[q] (a digit or a separator in
+// a run), not reaching back before from, and how many digits it holds.
+func digitRun(s string, from, q int) (rs, re, digits int) {
+	rs, re = q, q+1
+	for rs > from && inDigitRun(s, rs-1) {
+		rs--
+	}
+	for re < len(s) && inDigitRun(s, re) {
+		re++
+	}
+	for i := rs; i < re; i++ {
+		if class[s[i]]&cDigit != 0 {
+			digits++
+		}
+	}
+	return rs, re, digits
 }
 
 // inDigitRun reports whether s[i] is a digit, or a space or dash between two digits.
