@@ -83,6 +83,20 @@ func (b *builder) rateAbove0(metrics []string, by ...string) string {
 	return strings.Join(parts, "\nor\n")
 }
 
+// appearedAbove0 is, for each counter, a series that has appeared within the last 10 minutes
+// already above zero, divided by the 5-minute window of rateAbove0: rate() cannot see such a
+// series. The agent creates a failure counter at the first failure, and when the failure is a full
+// remote-write queue its own metrics wait in that queue too, so Prometheus first sees the counter
+// at its total (test/fault's queue-full scenario, docs/reliability.md).
+func (b *builder) appearedAbove0(metrics []string, by ...string) string {
+	var parts []string
+	for _, m := range metrics {
+		sum := fmt.Sprintf("sum by (%s) (%s{%s}", strings.Join(by, ", "), m, b.job)
+		parts = append(parts, fmt.Sprintf("%s) / 300 > 0 unless %s offset 10m)", sum, sum))
+	}
+	return strings.Join(parts, "\nor\n")
+}
+
 func (b *builder) collectorFile() (*RuleFile, error) {
 	c := b.c.Settings.Collector
 	team := c.Team
@@ -171,16 +185,18 @@ func (b *builder) collectorFile() (*RuleFile, error) {
 		},
 		{
 			alert: AlertExporterDropping, severity: catalog.SeverityCritical,
-			expr:    b.rateAbove0(enqueueFailed, node, "exporter"),
+			expr:    b.rateAbove0(enqueueFailed, node, "exporter") + "\nor\n" + b.appearedAbove0(enqueueFailed, node, "exporter"),
 			forDur:  5 * time.Minute,
 			summary: "A Lookout agent drops data: an exporter's queue is full.",
 			describe: func(n, v string) string {
 				return fmt.Sprintf("Exporter {{ $labels.exporter }} of the Lookout agent on node %s could not queue %s items/s: its sending queue is full and the data is dropped.", n, v)
 			},
-			valueTmpl: perSecond, value: "0.50",
+			valueTmpl: perSecond, value: "5.00",
+			// The counter first seen at its total after an hour (the remote-write queue's own
+			// drops, appearedAbove0): rate() stays 0, the alert must fire anyway.
 			fire: scenario{
-				series:   counterInput(enqueueFailed[0], map[string]string{"exporter": "prometheus_remote_write"}, 30),
-				activeAt: time.Minute, labels: map[string]string{node: testNode, "exporter": "prometheus_remote_write"},
+				series:   []InputSeries{{Series: b.agentSeries(enqueueFailed[0], map[string]string{"exporter": "prometheus_remote_write"}), Values: fmt.Sprintf("_x60 1500x%d", testMinutes-60)}},
+				activeAt: time.Hour, labels: map[string]string{node: testNode, "exporter": "prometheus_remote_write"},
 			},
 			silent: counterInput(enqueueFailed[0], map[string]string{"exporter": "prometheus_remote_write"}, 0),
 		},
