@@ -76,6 +76,22 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// FreeAddrs returns n distinct free loopback addresses: every listener is held until all are
+// chosen, so that two calls cannot be handed the same port (FreeAddr alone can).
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
+	}
+	return addrs
+}
+
 // Process is a running lookout (or other) process whose output is kept for assertions.
 type Process struct {
 	cmd    *exec.Cmd

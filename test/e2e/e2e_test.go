@@ -91,23 +91,27 @@ func newStack(t *testing.T, runDir string) *stack {
 		"LOOKOUT_DEMO_BIN": demoBin,
 		"DEMO_RATE":        "10",
 	}}
-	for _, k := range []string{
+	keys := []string{
 		"PROMETHEUS_ADDR", "ALERTMANAGER_ADDR", "VICTORIALOGS_ADDR", "JAEGER_OTLP_GRPC_ADDR",
 		"JAEGER_QUERY_ADDR", "JAEGER_QUERY_GRPC_ADDR", "SINK_ADDR",
 		"DEMO_STOREFRONT_ADDR", "DEMO_ORDERS_ADDR", "DEMO_PAYMENTS_ADDR",
-	} {
-		s.env[k] = lookouttest.FreeAddr(t)
+		"metrics", "AGENT_OTLP_GRPC", "AGENT_HEALTH", "otlp_http", "pprof", "zpages",
 	}
-	_, metricsPort, _ := net.SplitHostPort(lookouttest.FreeAddr(t))
+	addrs := lookouttest.FreeAddrs(t, len(keys)) // chosen together: no two alike
+	for i, k := range keys {
+		s.env[k] = addrs[i]
+	}
+	_, metricsPort, _ := net.SplitHostPort(s.env["metrics"])
 	s.env["LOOKOUT_METRICS_PORT"] = metricsPort
-	s.env["AGENT_OTLP_GRPC"] = lookouttest.FreeAddr(t)
-	s.env["AGENT_HEALTH"] = lookouttest.FreeAddr(t)
 	s.args = []string{
 		"--set=receivers::otlp::protocols::grpc::endpoint=" + s.env["AGENT_OTLP_GRPC"],
-		"--set=receivers::otlp::protocols::http::endpoint=" + lookouttest.FreeAddr(t),
+		"--set=receivers::otlp::protocols::http::endpoint=" + s.env["otlp_http"],
 		"--set=extensions::health_check::endpoint=" + s.env["AGENT_HEALTH"],
-		"--set=extensions::pprof::endpoint=" + lookouttest.FreeAddr(t),
-		"--set=extensions::zpages::endpoint=" + lookouttest.FreeAddr(t),
+		"--set=extensions::pprof::endpoint=" + s.env["pprof"],
+		"--set=extensions::zpages::endpoint=" + s.env["zpages"],
+	}
+	for _, k := range []string{"metrics", "otlp_http", "pprof", "zpages"} {
+		delete(s.env, k) // not environment variables of run.sh
 	}
 	// Breaking one exporter's endpoint on purpose shows the test failing (see the package doc).
 	// LOOKOUT_E2E_BREAK=traces|logs|metrics points that exporter at a closed port.
