@@ -68,16 +68,11 @@ func Main(m *testing.M, bin *string) {
 // FreeAddr returns a 127.0.0.1:port address that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return FreeAddrs(t, 1)[0]
 }
 
 // FreeAddrs returns n distinct free loopback addresses: every listener is held until all are
-// chosen, so that two calls cannot be handed the same port (FreeAddr alone can).
+// chosen, so that no two of them share a port (separate FreeAddr calls can).
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	addrs := make([]string, n)
