@@ -55,6 +55,10 @@ func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	// No Content-Encoding: the protobuf body is snappy-compressed already.
 	client.Compression = ""
+	// HTTP/1.1: one push at a time needs no multiplexing, and over HTTP/2 Go reports a refused
+	// TLS handshake (a missing client certificate) as "http2: client conn could not be
+	// established", without its cause.
+	client.ForceAttemptHTTP2 = false
 
 	return &Config{
 		Client:  client,

@@ -143,7 +143,8 @@ func TestMutualTLS(t *testing.T) {
 		// from Prometheus 2.42's TLS stack) comes with the first request, and the request's write
 		// can fail first. So the one warning an outage gets (internal/outagelog) may say
 		// "connection reset by peer" or "broken pipe": what it must do is name the exporter, and
-		// the HTTP exporters' the URL.
+		// the HTTP exporters' the URL. (Over HTTP/2 it said only "http2: client conn could not be
+		// established": the HTTP exporters speak HTTP/1.1 for that reason.)
 		want := map[string][]string{}
 		for _, b := range backends {
 			want[b.name] = []string{clientCertRefused + "|connection reset by peer|broken pipe"}
