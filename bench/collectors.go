@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lookoutdev/lookout/internal/freeport"
 )
 
 //go:embed configs/upstream.yaml
@@ -50,20 +52,12 @@ type addrs struct {
 func newAddrs() (addrs, error) {
 	var a addrs
 	ptrs := []*string{&a.otlpGRPC, &a.otlpHTTP, &a.health, &a.pprof, &a.zpages, &a.metrics}
-	// Hold every listener until all are chosen, so that no two get the same port.
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for _, p := range ptrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return a, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		*p = l.Addr().String()
+	free, err := freeport.Addrs(len(ptrs))
+	if err != nil {
+		return a, err
+	}
+	for i, p := range ptrs {
+		*p = free[i]
 	}
 	return a, nil
 }

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lookoutdev/lookout/internal/freeport"
 )
 
 // BinaryEnv names an environment variable holding the path of an already built lookout binary
@@ -71,18 +72,12 @@ func FreeAddr(t testing.TB) string {
 	return FreeAddrs(t, 1)[0]
 }
 
-// FreeAddrs returns n distinct free loopback addresses: every listener is held until all are
-// chosen, so that no two of them share a port (separate FreeAddr calls can).
+// FreeAddrs returns n distinct loopback addresses, free when chosen (freeport.Addrs).
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		defer l.Close()
-		addrs[i] = l.Addr().String()
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }
