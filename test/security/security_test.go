@@ -143,11 +143,18 @@ func TestMutualTLS(t *testing.T) {
 		// from Prometheus 2.42's TLS stack) comes with the first request, and the request's write
 		// can fail first. So the one warning an outage gets (internal/outagelog) may say
 		// "connection reset by peer" or "broken pipe": what it must do is name the exporter, and
-		// the HTTP exporters' the URL. (Over HTTP/2 it said only "http2: client conn could not be
-		// established": the HTTP exporters speak HTTP/1.1 for that reason.)
+		// the HTTP exporters' the URL.
+		// Over HTTP/2 (remote write; the loki exporter speaks HTTP/1.1) Go's transport can lose
+		// the cause when the connection closes before its first request: "http2: client conn
+		// could not be established". HTTP/1.1 would always say it, but there Prometheus refused
+		// late retried samples as out of order when the backend was slow (TestStormAndSlowBackend
+		// failed 2 of 2 runs on a busy machine; with HTTP/2, 0 of 2).
 		want := map[string][]string{}
 		for _, b := range backends {
 			want[b.name] = []string{clientCertRefused + "|connection reset by peer|broken pipe"}
+			if b.name == "prometheus" {
+				want[b.name][0] += "|http2: client conn could not be established"
+			}
 			if b.name != "tempo" {
 				want[b.name] = append(want[b.name], hostOf(b))
 			}
