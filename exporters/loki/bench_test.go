@@ -109,17 +109,18 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 		bodyBytes = 0
 		for _, tb := range batches {
 			req := tb.pushRequest()
+			raw, release, err := enc.marshalProtobuf(tb, &req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var body []byte
 			if format == FormatJSON {
-				body, err := encodeJSON(&req, tb.labelSets())
+				body, err = protobufToJSON(raw)
 				if err != nil {
 					b.Fatal(err)
 				}
-				bodyBytes += len(body)
-				continue
-			}
-			body, release, err := enc.encodeProtobuf(tb, &req)
-			if err != nil {
-				b.Fatal(err)
+			} else {
+				body = enc.compress(raw)
 			}
 			bodyBytes += len(body)
 			release()

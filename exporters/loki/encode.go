@@ -3,6 +3,7 @@ package lokiexporter
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -603,9 +604,7 @@ func labelsString(ls push.LabelsAdapter) string {
 	return b.String()
 }
 
-// encodeProtobuf marshals req (tb's push request) and compresses it with snappy (block format,
-// as Loki expects). The returned release function gives the buffers back; call it when the body
-// is sent.
+// marshalProtobuf marshals req (tb's push request) into a pooled buffer; release gives it back.
 //
 // The library's PushRequest.Marshal computes every stream's size three times (Size() for the
 // buffer, then twice per stream in MarshalToSizedBuffer) before writing it. Here each stream is
@@ -613,19 +612,18 @@ func labelsString(ls push.LabelsAdapter) string {
 // the buffer and needs no size, into a buffer of tb.bound bytes, an upper bound that group adds
 // up as it goes; only PushRequest's own framing of each stream (field 1, its length) is written
 // here.
-func (e *encoder) encodeProtobuf(tb *tenantBatch, req *push.PushRequest) ([]byte, func(), error) {
-	bound := tb.bound
+func (e *encoder) marshalProtobuf(tb *tenantBatch, req *push.PushRequest) (raw []byte, release func(), err error) {
 	if len(req.Format) > 0 {
-		return nil, func() {}, fmt.Errorf("marshal push request: format %q is not supported", req.Format)
+		return nil, nil, fmt.Errorf("marshal push request: format %q is not supported", req.Format)
 	}
-	raw := e.getBuf(bound)
-	buf := *raw
+	p := e.getBuf(tb.bound)
+	buf := *p
 	i := len(buf)
 	for k := len(req.Streams) - 1; k >= 0; k-- {
 		n, err := req.Streams[k].MarshalToSizedBuffer(buf[:i])
 		if err != nil {
-			e.bufs.Put(raw)
-			return nil, func() {}, fmt.Errorf("marshal push request: %w", err)
+			e.bufs.Put(p)
+			return nil, nil, fmt.Errorf("marshal push request: %w", err)
 		}
 		i -= n
 		i -= protowire.SizeVarint(uint64(n))
@@ -633,12 +631,15 @@ func (e *encoder) encodeProtobuf(tb *tenantBatch, req *push.PushRequest) ([]byte
 		i--
 		buf[i] = byte(protowire.EncodeTag(1, protowire.BytesType)) // PushRequest.streams
 	}
-	data := buf[i:]
-	out := e.getBuf(s2.MaxEncodedLen(len(data)))
+	return buf[i:], func() { e.bufs.Put(p) }, nil
+}
+
+// compress returns raw compressed with snappy, in a buffer of its own at its exact size.
+func (e *encoder) compress(raw []byte) []byte {
+	out := e.getBuf(s2.MaxEncodedLen(len(raw)))
+	defer e.bufs.Put(out)
 	// s2's snappy-compatible encoder: the same block format as golang/snappy, faster.
-	body := s2.EncodeSnappy(*out, data)
-	e.bufs.Put(raw)
-	return body, func() { e.bufs.Put(out) }, nil
+	return append([]byte(nil), s2.EncodeSnappy(*out, raw)...)
 }
 
 func (e *encoder) getBuf(n int) *[]byte {
@@ -660,15 +661,25 @@ type jsonStream struct {
 	Values [][]any           `json:"values"`
 }
 
+// protobufToJSON turns a protobuf push request (not compressed) into Loki's JSON push body.
+func protobufToJSON(raw []byte) ([]byte, error) {
+	var req push.PushRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, fmt.Errorf("decode queued push request: %w", err)
+	}
+	return encodeJSON(&req)
+}
+
 // encodeJSON renders req as Loki's JSON push body: each value is [unix-ns string, line] plus,
 // when present, a structured metadata object.
-func encodeJSON(req *push.PushRequest, labels map[string]push.LabelsAdapter) ([]byte, error) {
+func encodeJSON(req *push.PushRequest) ([]byte, error) {
 	body := jsonPush{Streams: make([]jsonStream, 0, len(req.Streams))}
 	for _, s := range req.Streams {
-		js := jsonStream{Stream: map[string]string{}, Values: make([][]any, 0, len(s.Entries))}
-		for _, l := range labels[s.Labels] {
-			js.Stream[l.Name] = l.Value
+		labels, err := parseLabels(s.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", s.Labels, err)
 		}
+		js := jsonStream{Stream: labels, Values: make([][]any, 0, len(s.Entries))}
 		for _, en := range s.Entries {
 			v := []any{strconv.FormatInt(en.Timestamp.UnixNano(), 10), en.Line}
 			if len(en.StructuredMetadata) > 0 {
@@ -689,11 +700,33 @@ func encodeJSON(req *push.PushRequest, labels map[string]push.LabelsAdapter) ([]
 	return b, nil
 }
 
-// labelSets maps each stream's label string to its labels, for the JSON encoding.
-func (tb *tenantBatch) labelSets() map[string]push.LabelsAdapter {
-	out := make(map[string]push.LabelsAdapter, len(tb.streams))
-	for _, s := range tb.streams {
-		out[s.str] = s.labels
+// parseLabels reads a stream selector as labelsString writes it: {a="1", b="2"}.
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	rest, ok := strings.CutPrefix(s, "{")
+	if !ok {
+		return nil, errors.New("labels do not start with {")
 	}
-	return out
+	for rest != "}" {
+		name, value, ok := strings.Cut(rest, "=")
+		if !ok {
+			return nil, errors.New("label without =")
+		}
+		quoted, err := strconv.QuotedPrefix(value)
+		if err != nil {
+			return nil, fmt.Errorf("label %s: %w", name, err)
+		}
+		v, err := strconv.Unquote(quoted)
+		if err != nil {
+			return nil, fmt.Errorf("label %s: %w", name, err)
+		}
+		out[name] = v
+		rest = value[len(quoted):]
+		if r, ok := strings.CutPrefix(rest, ", "); ok {
+			rest = r
+		} else if rest != "}" {
+			return nil, errors.New("labels do not end with }")
+		}
+	}
+	return out, nil
 }

@@ -379,11 +379,13 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
 	req := batches[0].pushRequest()
-	body, release, err := enc.encodeProtobuf(batches[0], &req)
+	marshalled, release, err := enc.marshalProtobuf(batches[0], &req)
 	require.NoError(t, err)
-	raw, err := snappy.Decode(nil, body)
+	queued := append([]byte(nil), marshalled...)
 	release()
+	raw, err := snappy.Decode(nil, enc.compress(queued))
 	require.NoError(t, err)
+	require.Equal(t, queued, raw)
 	var got push.PushRequest
 	require.NoError(t, got.Unmarshal(raw))
 	require.Len(t, got.Streams, 1)
@@ -394,9 +396,9 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 		metaMap(got.Streams[0].Entries[0].StructuredMetadata))
 
 	// Buffers are reused: a second encode gives the same bytes.
-	body2, release2, err := enc.encodeProtobuf(batches[0], &req)
+	marshalled2, release2, err := enc.marshalProtobuf(batches[0], &req)
 	require.NoError(t, err)
-	raw2, err := snappy.Decode(nil, body2)
+	raw2, err := snappy.Decode(nil, enc.compress(marshalled2))
 	release2()
 	require.NoError(t, err)
 	require.Equal(t, raw, raw2)
@@ -409,7 +411,10 @@ func TestEncodeJSON(t *testing.T) {
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
 	req := batches[0].pushRequest()
-	body, err := encodeJSON(&req, batches[0].labelSets())
+	raw, release, err := enc.marshalProtobuf(batches[0], &req)
+	require.NoError(t, err)
+	defer release()
+	body, err := protobufToJSON(raw)
 	require.NoError(t, err)
 	var got struct {
 		Streams []struct {

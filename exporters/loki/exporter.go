@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -33,7 +34,8 @@ const (
 	maxLoggedMessage = 1024
 )
 
-// lokiExporter pushes logs to Loki; exporterhelper calls pushLogs from its queue consumers.
+// lokiExporter pushes logs to Loki: exporterhelper calls convert as logs arrive, then push from
+// its queue consumers.
 type lokiExporter struct {
 	cfg       *Config
 	set       exporter.Settings
@@ -77,10 +79,9 @@ func (e *lokiExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// pushLogs sends ld, one push per tenant. A tenant whose push fails with a retryable error is
-// handed back to exporterhelper for a retry (only that tenant's resources); a refused push is
-// dropped, counted and, once per reason, logged with Loki's message.
-func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+// convert encodes ld into push bodies, one per tenant: what the queue holds (request.go). It
+// counts the lines max_line_size cut or dropped.
+func (e *lokiExporter) convert(ctx context.Context, ld plog.Logs) (xexporterhelper.Request, error) {
 	batches, stats := e.enc.group(ld)
 	if stats.truncated > 0 {
 		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.truncated), metric.WithAttributes(e.exporter, attribute.String("action", "truncated")))
@@ -88,22 +89,43 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if stats.dropped > 0 {
 		e.telemetry.LokiExporterLongLines.Add(ctx, int64(stats.dropped), metric.WithAttributes(e.exporter, attribute.String("action", "dropped")))
 	}
-	var (
-		retryErrs, permErrs error
-		retry               []*tenantBatch
-	)
+	req := &pushRequest{parts: make([]tenantPart, 0, len(batches))}
 	for _, tb := range batches {
 		if tb.entries == 0 {
 			continue
 		}
-		err := e.pushTenant(ctx, tb)
+		pr := tb.pushRequest()
+		raw, release, err := e.enc.marshalProtobuf(tb, &pr)
+		if err != nil {
+			return nil, fmt.Errorf("encode push for tenant %q: %w", tb.tenant, err)
+		}
+		req.parts = append(req.parts, tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{e.enc.compress(raw)}})
+		release()
+	}
+	return req, nil
+}
+
+// push sends a request, one push per tenant. Tenants whose push fails with a retryable error
+// are handed back to exporterhelper for a retry (only those: see pushRequest.OnError); a refused
+// push is dropped, counted and, once per reason, logged with Loki's message.
+func (e *lokiExporter) push(ctx context.Context, r xexporterhelper.Request) error {
+	req, ok := r.(*pushRequest)
+	if !ok {
+		return consumererror.NewPermanent(fmt.Errorf("loki exporter: cannot send a %T", r))
+	}
+	var (
+		retryErrs, permErrs error
+		failed              = map[string]bool{}
+	)
+	for _, p := range req.parts {
+		err := e.pushTenant(ctx, p)
 		switch {
 		case err == nil:
 		case consumererror.IsPermanent(err):
 			permErrs = errors.Join(permErrs, err)
 		default:
 			retryErrs = errors.Join(retryErrs, err)
-			retry = append(retry, tb)
+			failed[p.tenant] = true
 		}
 	}
 	if retryErrs != nil {
@@ -111,26 +133,12 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		if d := longestThrottle(retryErrs); d > 0 {
 			retryErrs = exporterhelper.NewThrottleRetry(retryErrs, d)
 		}
-		if len(retry) == len(batches) {
-			return retryErrs
-		}
-		return consumererror.NewLogs(retryErrs, subset(ld, retry))
+		return &failedTenants{err: retryErrs, tenants: failed}
 	}
 	if permErrs != nil {
 		return consumererror.NewPermanent(permErrs)
 	}
 	return nil
-}
-
-// subset copies the resources of the given tenants out of ld.
-func subset(ld plog.Logs, batches []*tenantBatch) plog.Logs {
-	out := plog.NewLogs()
-	for _, tb := range batches {
-		for _, i := range tb.resources {
-			ld.ResourceLogs().At(i).CopyTo(out.ResourceLogs().AppendEmpty())
-		}
-	}
-	return out
 }
 
 // throttleError carries a Retry-After delay for one tenant's push.
@@ -161,31 +169,29 @@ func longestThrottle(err error) time.Duration {
 }
 
 // pushTenant sends one tenant's streams and classifies the outcome.
-func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
-	req := tb.pushRequest()
+func (e *lokiExporter) pushTenant(ctx context.Context, p tenantPart) error {
 	var (
 		body        []byte
-		release     = func() {}
-		contentType string
+		contentType = "application/x-protobuf"
 		err         error
 	)
 	switch e.cfg.Format {
 	case FormatJSON:
-		body, err = encodeJSON(&req, tb.labelSets())
 		contentType = "application/json"
+		if body, err = p.raw(); err == nil {
+			body, err = protobufToJSON(body)
+		}
 	default:
-		body, release, err = e.enc.encodeProtobuf(tb, &req)
-		contentType = "application/x-protobuf"
+		body, err = p.body()
 	}
-	defer release()
 	if err != nil {
-		return consumererror.NewPermanent(fmt.Errorf("encode push for tenant %q: %w", tb.tenant, err))
+		return consumererror.NewPermanent(fmt.Errorf("encode push for tenant %q: %w", p.tenant, err))
 	}
 
-	if !httpguts.ValidHeaderFieldValue(tb.tenant) {
+	if !httpguts.ValidHeaderFieldValue(p.tenant) {
 		// A tenant from a resource attribute can hold bytes no HTTP header may carry (control
 		// characters, newlines): no retry can send it, so it is dropped (exporterhelper counts it).
-		return consumererror.NewPermanent(fmt.Errorf("tenant %q (resource attribute %q) is not a valid %s header value: %d entries dropped", tb.tenant, e.cfg.Tenant.FromAttribute, tenantHeader, tb.entries))
+		return consumererror.NewPermanent(fmt.Errorf("tenant %q (resource attribute %q) is not a valid %s header value: %d entries dropped", p.tenant, e.cfg.Tenant.FromAttribute, tenantHeader, p.entries))
 	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Client.Endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -193,15 +199,15 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 	}
 	httpReq.Header.Set("Content-Type", contentType)
 	httpReq.Header.Set("User-Agent", e.userAgent)
-	if tb.tenant != "" {
-		httpReq.Header.Set(tenantHeader, tb.tenant)
+	if p.tenant != "" {
+		httpReq.Header.Set(tenantHeader, p.tenant)
 	}
 
 	start := time.Now()
 	resp, err := e.client.Do(httpReq)
 	if err != nil {
 		e.telemetry.LokiExporterPushDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(e.exporter, attribute.String("status_code", "error")))
-		return fmt.Errorf("push %d entries for tenant %q to %s: %w", tb.entries, tb.tenant, e.cfg.Client.Endpoint, err)
+		return fmt.Errorf("push %d entries for tenant %q to %s: %w", p.entries, p.tenant, e.cfg.Client.Endpoint, err)
 	}
 	msg, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -211,11 +217,11 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 	out := classify(resp.StatusCode, resp.Header.Get("Retry-After"), string(msg), time.Now())
 	switch out.kind {
 	case outcomeOK:
-		e.telemetry.LokiExporterSentEntries.Add(ctx, int64(tb.entries), metric.WithAttributes(e.exporter))
+		e.telemetry.LokiExporterSentEntries.Add(ctx, int64(p.entries), metric.WithAttributes(e.exporter))
 		e.telemetry.LokiExporterSentBytes.Add(ctx, int64(len(body)), metric.WithAttributes(e.exporter))
 		return nil
 	case outcomeRetry:
-		err := fmt.Errorf("push %d entries for tenant %q: HTTP %d: %s", tb.entries, tb.tenant, resp.StatusCode, firstLine(string(msg)))
+		err := fmt.Errorf("push %d entries for tenant %q: HTTP %d: %s", p.entries, p.tenant, resp.StatusCode, firstLine(string(msg)))
 		if readErr != nil {
 			err = errors.Join(err, fmt.Errorf("read response: %w", readErr))
 		}
@@ -225,22 +231,22 @@ func (e *lokiExporter) pushTenant(ctx context.Context, tb *tenantBatch) error {
 		return err
 	default:
 		failed := out.ignored
-		if failed <= 0 || failed > tb.entries {
-			failed = tb.entries
+		if failed <= 0 || failed > p.entries {
+			failed = p.entries
 		}
-		if accepted := tb.entries - failed; accepted > 0 {
+		if accepted := p.entries - failed; accepted > 0 {
 			e.telemetry.LokiExporterSentEntries.Add(ctx, int64(accepted), metric.WithAttributes(e.exporter))
 		}
 		e.telemetry.LokiExporterFailedEntries.Add(ctx, int64(failed), metric.WithAttributes(e.exporter, attribute.String("reason", out.reason)))
-		e.logRefusal(tb, resp.StatusCode, out.reason, failed, string(msg))
-		return consumererror.NewPermanent(fmt.Errorf("loki refused %d of %d entries for tenant %q (HTTP %d, reason %s)", failed, tb.entries, tb.tenant, resp.StatusCode, out.reason))
+		e.logRefusal(p, resp.StatusCode, out.reason, failed, string(msg))
+		return consumererror.NewPermanent(fmt.Errorf("loki refused %d of %d entries for tenant %q (HTTP %d, reason %s)", failed, p.entries, p.tenant, resp.StatusCode, out.reason))
 	}
 }
 
 // logRefusal logs Loki's message at warn level the first time a reason occurs, then at debug.
-func (e *lokiExporter) logRefusal(tb *tenantBatch, status int, reason string, failed int, msg string) {
+func (e *lokiExporter) logRefusal(p tenantPart, status int, reason string, failed int, msg string) {
 	fields := []zap.Field{
-		zap.String("reason", reason), zap.Int("status", status), zap.String("tenant", tb.tenant),
+		zap.String("reason", reason), zap.Int("status", status), zap.String("tenant", p.tenant),
 		zap.Int("dropped_entries", failed), zap.String("loki_message", truncateUTF8(strings.TrimSpace(msg), maxLoggedMessage)),
 	}
 	if _, seen := e.logged.LoadOrStore(reason, struct{}{}); seen {

@@ -2,7 +2,6 @@ package lokiexporter
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -116,6 +116,15 @@ func (f *fakeLoki) recorded() []recordedPush {
 	return append([]recordedPush(nil), f.pushes...)
 }
 
+// send does what exporterhelper does with ld: convert it, then push it.
+func send(e *lokiExporter, ld plog.Logs) error {
+	req, err := e.convert(context.Background(), ld)
+	if err != nil {
+		return err
+	}
+	return e.push(context.Background(), req)
+}
+
 func startExporter(t *testing.T, url string, tel *componenttest.Telemetry, logger *zap.Logger, change func(*Config)) *lokiExporter {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
@@ -149,7 +158,7 @@ func TestPushRequestShape(t *testing.T) {
 				c.Tenant.ID = "team-a"
 			})
 			ld := logsOf(res{attrs: map[string]any{"service.name": "s"}, recs: []rec{{line: "hello"}}})
-			require.NoError(t, e.pushLogs(context.Background(), ld))
+			require.NoError(t, send(e, ld))
 			got := loki.recorded()
 			require.Len(t, got, 1)
 			require.Equal(t, "team-a", got[0].header.Get("X-Scope-OrgID"))
@@ -189,7 +198,7 @@ func TestPushOutcomes(t *testing.T) {
 			srv := httptest.NewServer(&fakeLoki{respond: func(recordedPush, int) (int, http.Header, string) { return tt.status, tt.header, tt.msg }})
 			defer srv.Close()
 			e := startExporter(t, srv.URL, nil, nil, nil)
-			err := e.pushLogs(context.Background(), logsOf(res{attrs: map[string]any{"service.name": "s"}, recs: []rec{{line: "x"}}}))
+			err := send(e, logsOf(res{attrs: map[string]any{"service.name": "s"}, recs: []rec{{line: "x"}}}))
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				return
@@ -209,7 +218,7 @@ func TestPushOutcomes(t *testing.T) {
 		url := srv.URL
 		srv.Close()
 		e := startExporter(t, url, nil, nil, nil)
-		err := e.pushLogs(context.Background(), logsOf(res{recs: []rec{{line: "x"}}}))
+		err := send(e, logsOf(res{recs: []rec{{line: "x"}}}))
 		require.Error(t, err)
 		require.False(t, consumererror.IsPermanent(err))
 	})
@@ -233,17 +242,16 @@ func TestPartialTenantFailureRetriesOnlyThatTenant(t *testing.T) {
 		res{attrs: map[string]any{"tenant": "b"}, recs: []rec{{line: "b1"}, {line: "b2"}}},
 		res{attrs: map[string]any{"tenant": "c"}, recs: []rec{{line: "c"}}},
 	)
-	err := e.pushLogs(context.Background(), ld)
+	req, err := e.convert(context.Background(), ld)
+	require.NoError(t, err)
+	err = e.push(context.Background(), req)
 	require.Error(t, err)
 	require.False(t, consumererror.IsPermanent(err), "a retryable tenant makes the error retryable")
 	require.Contains(t, err.Error(), "Throttle (1s)")
-	var partial consumererror.Logs
-	require.True(t, errors.As(err, &partial))
-	left := partial.Data()
-	require.Equal(t, 1, left.ResourceLogs().Len(), "only tenant b is retried")
-	v, _ := left.ResourceLogs().At(0).Resource().Attributes().Get("tenant")
-	require.Equal(t, "b", v.Str())
-	require.Equal(t, 2, left.LogRecordCount())
+	left := req.(*pushRequest).OnError(err).(*pushRequest)
+	require.Len(t, left.parts, 1, "only tenant b is retried")
+	require.Equal(t, "b", left.parts[0].tenant)
+	require.Equal(t, 2, left.ItemsCount())
 	require.Len(t, loki.recorded(), 3, "one push per tenant")
 }
 
@@ -268,7 +276,7 @@ func TestRefusalsAreCountedAndLoggedOnce(t *testing.T) {
 		res{attrs: map[string]any{"tenant": "ok"}, recs: []rec{{line: "long line"}}},
 	)
 	for range 2 {
-		err := e.pushLogs(context.Background(), ld)
+		err := send(e, ld)
 		require.True(t, consumererror.IsPermanent(err))
 		require.ErrorContains(t, err, "loki refused 2 of 3 entries")
 	}

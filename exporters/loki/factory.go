@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/lookoutdev/lookout/exporters/loki/internal/metadata"
 )
@@ -23,9 +24,9 @@ func NewFactory() exporter.Factory {
 }
 
 const (
-	defaultBatchBytes   = 1 << 20 // ~1 MiB of OTLP-encoded logs per push
+	defaultBatchBytes   = 1 << 20 // ~1 MiB of push request (uncompressed protobuf) per push
 	defaultBatchWait    = time.Second
-	defaultQueueBytes   = 64 << 20 // bound of the queue, in OTLP-encoded bytes
+	defaultQueueBytes   = 64 << 20 // bound of the queue, in push request bytes (uncompressed protobuf)
 	defaultMaxLineSize  = 256 << 10
 	defaultPushDeadline = 30 * time.Second
 )
@@ -90,12 +91,14 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	// The queue holds push requests, encoded once as the logs arrive (request.go).
+	qs := xexporterhelper.QueueBatchSettings{Encoding: queueEncoding{convert: e.convert}}
+	return xexporterhelper.NewLogsRequest(ctx, set, e.convert, e.push,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: c.Timeout}),
 		exporterhelper.WithRetry(c.Retry),
-		exporterhelper.WithQueue(c.Queue),
+		xexporterhelper.WithQueueBatch(c.Queue, qs),
 	)
 }

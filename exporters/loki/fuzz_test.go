@@ -175,7 +175,12 @@ func FuzzTenant(f *testing.F) {
 
 		for _, tb := range batches {
 			received()
-			err := exp.pushTenant(context.Background(), tb)
+			pr := tb.pushRequest()
+			raw, release, err := exp.enc.marshalProtobuf(tb, &pr)
+			require.NoError(t, err)
+			part := tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{exp.enc.compress(raw)}}
+			release()
+			err = exp.pushTenant(context.Background(), part)
 			sent := received()
 			if err != nil {
 				require.True(t, consumererror.IsPermanent(err), "tenant %q: a retry cannot fix %v", tb.tenant, err)
