@@ -127,23 +127,28 @@ const (
 	needCard
 )
 
-// hint marks the bytes prescan looks at.
-var hint = func() (t [256]bool) {
-	for _, c := range "@bB=:" {
-		t[c] = true
-	}
-	return t
-}()
+// hints are the bytes prescan looks for, with the rule each may start.
+var hints = [...]struct {
+	c    byte
+	need uint8
+}{{'@', needEmail}, {'=', needPair}, {':', needPair}, {'b', needBearer}, {'B', needBearer}}
 
-// prescan reads s once and returns which rules can match in it (a superset: each finder then
-// looks for real matches): an '@' between a local-part and a domain character, "bearer" at the
-// start of a word, a '=' or ':' after a secret pair's keyword, and (probed every cardProbe
-// bytes) a run of at least 15 digits. (Reading 8 bytes at a time with SWAR tests for the hint
-// bytes measured no faster here.)
+// prescan reads s and returns which rules can match in it (a superset: each finder then looks
+// for real matches): an '@' between a local-part and a domain character, "bearer" at the start
+// of a word, a '=' or ':' after a secret pair's keyword, and (probed every cardProbe bytes) a
+// run of at least 15 digits. Each hint byte is found with strings.IndexByte (vector
+// instructions), one pass per byte, and a pass stops once its rule is known to be needed: about
+// three times faster on 200-byte lines than one loop testing every byte against a table
+// (BenchmarkMaskString; reading 8 bytes at a time with SWAR tests measured no faster than the table).
 func prescan(s string) uint8 {
 	var need uint8
-	for i := 0; i < len(s); i++ {
-		if hint[s[i]] {
+	for _, h := range hints {
+		for i := 0; need&h.need == 0; i++ {
+			j := strings.IndexByte(s[i:], h.c)
+			if j < 0 {
+				break
+			}
+			i += j
 			need |= hintAt(s, i)
 		}
 	}
