@@ -188,6 +188,11 @@ func (s *store) load(path string, last bool) (*segment, error) {
 		if problem != "" {
 			log.Error("segment_storage: corrupt record, skipping the rest of the segment",
 				zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("skipped_bytes", fileSize-end))
+		} else if fileSize > end {
+			// Still preallocated: the process stopped before the next segment was started.
+			if err := f.Truncate(end); err != nil {
+				log.Warn("segment_storage: cannot give back the unused end of a segment", zap.String("file", path), zap.Error(err))
+			}
 		}
 		seg.size = seg.used
 		return seg, nil
@@ -542,9 +547,10 @@ func syncDir(dir string) error {
 
 // compact deletes the oldest segment while it holds no live data. It first moves the live
 // data of the oldest segment to the head when that segment is mostly dead (under a quarter
-// live) or when the segments behind the head hold more than a segment's worth of dead data.
-// Segments go oldest first only: a Delete in a newer segment must outlive the Sets it hides in
-// older ones, and going in order guarantees it without tracking which Delete hides what.
+// live), or when the segments behind the head hold more dead data than both a segment and a
+// quarter of their size. Segments go oldest first only: a Delete in a newer segment must
+// outlive the Sets it hides in older ones, and going in order guarantees it without tracking
+// which Delete hides what.
 func (s *store) compact() {
 	for range len(s.segments) {
 		old := s.segments[0]
@@ -552,7 +558,8 @@ func (s *store) compact() {
 			return
 		}
 		if old.live > 0 {
-			if old.live*4 >= old.used && s.dead() <= s.opts.segmentSize {
+			dead, used := s.dead()
+			if old.live*4 >= old.used && (dead <= s.opts.segmentSize || dead*4 <= used) {
 				return
 			}
 			if err := s.moveLive(old); err != nil {
@@ -571,15 +578,16 @@ func (s *store) compact() {
 	}
 }
 
-// dead returns the bytes of the segments behind the head that hold no live data.
-func (s *store) dead() int64 {
-	var n int64
+// dead returns the bytes of the segments behind the head that hold no live data, and their
+// size.
+func (s *store) dead() (dead, used int64) {
 	for _, seg := range s.segments {
 		if seg != s.head {
-			n += seg.used - seg.live
+			dead += seg.used - seg.live
+			used += seg.used
 		}
 	}
-	return n
+	return dead, used
 }
 
 // moveLive copies the live entries of old to the head, in records of about 1 MiB.
