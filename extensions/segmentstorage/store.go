@@ -545,12 +545,12 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// compact deletes the oldest segment while it holds no live data. It first moves the live
-// data of the oldest segment to the head when that segment is mostly dead (under a quarter
-// live), or when the segments behind the head hold more dead data than both a segment and a
-// quarter of their size. Segments go oldest first only: a Delete in a newer segment must
-// outlive the Sets it hides in older ones, and going in order guarantees it without tracking
-// which Delete hides what.
+// compact deletes the oldest segment while it holds no live data. When the segments behind
+// the head hold more dead data than both a segment and a quarter of their size, it first moves
+// the live data of the oldest segment to the head. It does not move data sooner: the live
+// items of a queue's oldest segment are usually the next ones to be read and deleted.
+// Segments go oldest first only: a Delete in a newer segment must outlive the Sets it hides in
+// older ones, and going in order guarantees it without tracking which Delete hides what.
 func (s *store) compact() {
 	for range len(s.segments) {
 		old := s.segments[0]
@@ -558,8 +558,7 @@ func (s *store) compact() {
 			return
 		}
 		if old.live > 0 {
-			dead, used := s.dead()
-			if old.live*4 >= old.used && (dead <= s.opts.segmentSize || dead*4 <= used) {
+			if dead, used := s.dead(); dead <= s.opts.segmentSize || dead*4 <= used {
 				return
 			}
 			if err := s.moveLive(old); err != nil {
