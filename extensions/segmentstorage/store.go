@@ -165,16 +165,23 @@ func (s *store) load(path string, last bool) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment_storage: %w", err)
 	}
-	info, err := f.Stat()
+	seg, err := s.loadFile(f, path, last)
 	if err != nil {
 		_ = f.Close()
+		return nil, err
+	}
+	return seg, nil
+}
+
+func (s *store) loadFile(f *os.File, path string, last bool) (*segment, error) {
+	info, err := f.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("segment_storage: %w", err)
 	}
 	fileSize := info.Size()
 	seg := &segment{path: path, f: f, size: max(fileSize, s.opts.segmentSize)}
 	end, badEnd, problem, err := s.replay(seg, fileSize)
 	if err != nil {
-		_ = f.Close()
 		return nil, err
 	}
 	seg.used = end
@@ -184,11 +191,30 @@ func (s *store) load(path string, last bool) (*segment, error) {
 		seg.size = 0
 		return seg, nil
 	}
+	// Only zeros may follow the records (or the bad record, if it was torn by a crash).
+	tail := badEnd
+	if badEnd < fileSize {
+		if tail, err = lastNonZero(f, badEnd, fileSize); err != nil {
+			return nil, fmt.Errorf("segment_storage: reading %s: %w", path, err)
+		}
+	}
+	if problem == "" && tail > end {
+		problem = "zeros where a record should start"
+	}
+	torn := last && problem != "" && tail <= badEnd
+	switch {
+	case torn:
+		log.Info("segment_storage: truncating a torn record at the end of the last segment",
+			zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("bytes", badEnd-end))
+	case last && problem != "":
+		log.Error("segment_storage: corrupt record in the last segment, discarding the rest of it",
+			zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("bytes", tail-end))
+	case problem != "":
+		log.Error("segment_storage: corrupt record, skipping the rest of the segment",
+			zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("skipped_bytes", tail-end))
+	}
 	if !last {
-		if problem != "" {
-			log.Error("segment_storage: corrupt record, skipping the rest of the segment",
-				zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("skipped_bytes", fileSize-end))
-		} else if fileSize > end {
+		if problem == "" && fileSize > end {
 			// Still preallocated: the process stopped before the next segment was started.
 			if err := f.Truncate(end); err != nil {
 				log.Warn("segment_storage: cannot give back the unused end of a segment", zap.String("file", path), zap.Error(err))
@@ -197,27 +223,10 @@ func (s *store) load(path string, last bool) (*segment, error) {
 		seg.size = seg.used
 		return seg, nil
 	}
-	tail, err := lastNonZero(f, badEnd, fileSize)
-	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("segment_storage: reading %s: %w", path, err)
-	}
-	switch {
-	case problem != "" && tail == badEnd:
-		log.Info("segment_storage: truncating a torn record at the end of the last segment",
-			zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("bytes", badEnd-end))
-	case problem != "":
-		log.Error("segment_storage: corrupt record in the last segment, discarding the rest of it",
-			zap.String("file", path), zap.Int64("offset", end), zap.String("problem", problem), zap.Int64("bytes", tail-end))
-	case tail > end:
-		log.Error("segment_storage: data after the last record of the last segment, discarding it",
-			zap.String("file", path), zap.Int64("offset", end), zap.Int64("bytes", tail-end))
-	}
-	if problem != "" || tail > end {
+	if problem != "" {
 		// Cut the file after the last good record: nothing stale may follow the records written
 		// next.
 		if err := f.Truncate(end); err != nil {
-			_ = f.Close()
 			return nil, fmt.Errorf("segment_storage: truncating %s: %w", path, err)
 		}
 	}

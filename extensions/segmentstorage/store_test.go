@@ -341,6 +341,22 @@ func TestRecovery(t *testing.T) {
 			at:    func(w []written) written { return w[2] },
 		},
 		{
+			name:   "zeroed record in the middle of the first segment",
+			damage: func(t *testing.T, w []written) { zero(t, w[4].file, w[4].start, w[4].end) },
+			lost:   func(w []written) []string { return keysFrom(w, 4) },
+			level:  zapcore.ErrorLevel,
+			log:    "segment_storage: corrupt record, skipping the rest of the segment",
+			at:     func(w []written) written { return w[4] },
+		},
+		{
+			name:   "zeroed record in the middle of the last segment",
+			damage: func(t *testing.T, w []written) { zero(t, w[len(w)-2].file, w[len(w)-2].start, w[len(w)-2].end) },
+			lost:   func(w []written) []string { return keysFrom(w, len(w)-2) },
+			level:  zapcore.ErrorLevel,
+			log:    "segment_storage: corrupt record in the last segment, discarding the rest of it",
+			at:     func(w []written) written { return w[len(w)-2] },
+		},
+		{
 			name:   "corrupt byte in the middle of the last segment",
 			damage: func(t *testing.T, w []written) { flip(t, w[len(w)-3].file, w[len(w)-3].value+10) },
 			lost:   func(w []written) []string { return keysFrom(w, len(w)-3) },
@@ -440,4 +456,31 @@ func TestHalfCreatedSegmentIsRemoved(t *testing.T) {
 	require.NoFileExists(t, tmp)
 	require.NoError(t, s.Set(context.Background(), "k", []byte("v")))
 	require.FileExists(t, filepath.Join(dir, segmentName(1)))
+}
+
+// TestCleanReopen reopens a store whose old segment is still preallocated (the process
+// stopped between starting a segment and trimming the one before): no complaint, and the
+// zeros are given back.
+func TestCleanReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openTestStore(t, dir, nil)
+	w, want := writeKeys(t, s, 12)
+	require.NoError(t, s.Close(context.Background()))
+	first := w[0].file
+	info, err := os.Stat(first)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(first, mib))
+
+	s, logs := openTestStore(t, dir, nil)
+	require.Empty(t, logs.FilterLevelExact(zapcore.InfoLevel).All())
+	require.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All())
+	require.Empty(t, logs.FilterLevelExact(zapcore.WarnLevel).All())
+	after, err := os.Stat(first)
+	require.NoError(t, err)
+	require.Equal(t, info.Size(), after.Size())
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	requireState(t, s, keys, want)
 }
