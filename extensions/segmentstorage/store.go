@@ -75,7 +75,7 @@ type store struct {
 	mu       sync.Mutex
 	closed   bool
 	segments []*segment // oldest first
-	head     *segment   // the last segment, written to; nil until a write creates one
+	head     *segment   // the last segment, written to; nil until a write creates one, and after a failed write
 	nextSeq  uint64     // of the next segment file
 	index    map[string]entry
 	buf      []byte     // record buffer, kept between writes
