@@ -1,0 +1,215 @@
+package segmentstorage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// dirSize is the size of the files in dir.
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var n int64
+	for _, de := range des {
+		info, err := de.Info()
+		require.NoError(t, err)
+		n += info.Size()
+	}
+	return n
+}
+
+// queue drives a store as exporterhelper's persistent queue does: put, read and complete
+// items, each Batch with a metadata update; it keeps what the store must hold.
+type queue struct {
+	t           *testing.T
+	s           *store
+	write, read int
+	items       map[int][]byte // put, not completed
+	meta        []byte
+}
+
+func newQueue(t *testing.T, s *store) *queue {
+	return &queue{t: t, s: s, items: map[int][]byte{}}
+}
+
+func (q *queue) setMeta() *storage.Operation {
+	q.meta = fmt.Appendf(nil, "w=%d r=%d dispatched=%d %s", q.write, q.read, len(q.items), strings.Repeat("m", 40))
+	return storage.SetOperation("qmv0", q.meta)
+}
+
+func (q *queue) put(size int) error {
+	v := value(fmt.Sprint(q.write), size)
+	q.write++
+	err := q.s.Batch(context.Background(), q.setMeta(), storage.SetOperation(fmt.Sprint(q.write-1), v))
+	if err == nil {
+		q.items[q.write-1] = v
+	}
+	return err
+}
+
+// next reads the next item and checks its value.
+func (q *queue) next() int {
+	q.t.Helper()
+	i := q.read
+	q.read++
+	get := storage.GetOperation(fmt.Sprint(i))
+	require.NoError(q.t, q.s.Batch(context.Background(), q.setMeta(), get))
+	require.Equal(q.t, q.items[i], get.Value, "item %d", i)
+	return i
+}
+
+func (q *queue) complete(i int) {
+	q.t.Helper()
+	delete(q.items, i)
+	require.NoError(q.t, q.s.Batch(context.Background(), q.setMeta(), storage.DeleteOperation(fmt.Sprint(i))))
+}
+
+// live is the size of the keys and values the store must hold.
+func (q *queue) live() int64 {
+	n := int64(len("qmv0") + len(q.meta))
+	for i, v := range q.items {
+		n += int64(len(fmt.Sprint(i)) + len(v))
+	}
+	return n
+}
+
+// TestQueuePatternKeepsDiskBounded runs queue traffic of 100 KiB items on 1 MiB segments: a
+// backlog that grows and shrinks, and one item held from start to end (as a request retried
+// for long). The directory never holds more than the head segment and the live data with at
+// most a segment (or a third of the live data, if more) of dead data.
+func TestQueuePatternKeepsDiskBounded(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openTestStore(t, dir, nil)
+	q := newQueue(t, s)
+	require.NoError(t, q.put(100<<10))
+	held := q.next()
+	rng := rand.New(rand.NewPCG(3, 4))
+	maxSize, maxBacklog := int64(0), 0
+	for range 4000 {
+		backlog := q.write - q.read
+		if backlog == 0 || (backlog < 30 && rng.IntN(2) == 0) {
+			require.NoError(t, q.put(50<<10+rng.IntN(100<<10)))
+		} else {
+			q.complete(q.next())
+		}
+		size := dirSize(t, dir)
+		require.LessOrEqual(t, size, diskBound(q.live(), s.opts.segmentSize), "backlog %d", backlog)
+		maxSize, maxBacklog = max(maxSize, size), max(maxBacklog, backlog)
+	}
+	t.Logf("wrote %d items, largest backlog %d, largest directory %d bytes", q.write, maxBacklog, maxSize)
+	require.Equal(t, q.items[held], s.index[fmt.Sprint(held)].read(t))
+	require.NotEqual(t, filepath.Join(dir, segmentName(1)), s.index[fmt.Sprint(held)].seg.path, "the held item was moved forward")
+
+	require.NoError(t, s.Close(context.Background()))
+	s, _ = openTestStore(t, dir, nil)
+	for i, v := range q.items {
+		got, err := s.Get(context.Background(), fmt.Sprint(i))
+		require.NoError(t, err)
+		require.Equal(t, v, got, "item %d", i)
+	}
+}
+
+// diskBound is the most a store may hold for live bytes of live data: the head, and behind it
+// the live data with at most a segment or a third of it dead (with 64 KiB for record headers).
+func diskBound(live, segmentSize int64) int64 {
+	return segmentSize + max(live+segmentSize, live*4/3) + 64<<10
+}
+
+// read reads the value of e, for tests.
+func (e entry) read(t *testing.T) []byte {
+	t.Helper()
+	v := make([]byte, e.n)
+	_, err := e.seg.f.ReadAt(v, e.off)
+	require.NoError(t, err)
+	return v
+}
+
+// TestOverwrittenKeysKeepDiskBounded overwrites a few small keys (queue metadata, receiver
+// checkpoints) many times: the directory stays within two segments.
+func TestOverwrittenKeysKeepDiskBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, _ := openTestStore(t, dir, nil)
+	want := map[string][]byte{}
+	keys := []string{"qmv0", "file_input.knownFiles0", "file_input.knownFiles1", "offset"}
+	for i := range 30000 {
+		k := keys[i%len(keys)]
+		v := value(fmt.Sprint(i), 50+i%200)
+		require.NoError(t, s.Set(ctx, k, v))
+		want[k] = v
+		if i%1000 == 0 {
+			require.LessOrEqual(t, dirSize(t, dir), 2*s.opts.segmentSize)
+		}
+	}
+	require.Greater(t, s.segments[0].path, filepath.Join(dir, segmentName(3)), "segments were written and deleted")
+	require.NoError(t, s.Close(ctx))
+	s, _ = openTestStore(t, dir, nil)
+	requireState(t, s, keys, want)
+}
+
+// TestDiskFull fills a "disk" of three segments with queue items: the put that needs a fourth
+// segment fails with a clear error while reads and completions still succeed, and puts work
+// again once completed items have emptied a segment.
+func TestDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	allocate := func(f *os.File, size int64) error {
+		segments, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+		if err != nil {
+			return err
+		}
+		if len(segments) >= 3 {
+			return syscall.ENOSPC
+		}
+		return preallocate(f, size)
+	}
+	s, _ := openTestStore(t, dir, func(o *storeOptions) { o.allocate = allocate })
+	q := newQueue(t, s)
+	var err error
+	for range 100 {
+		if err = q.put(100 << 10); err != nil {
+			break
+		}
+	}
+	require.EqualError(t, err, "segment_storage: no space for a new segment in "+dir+": no space left on device")
+	require.ErrorIs(t, err, storage.ErrStorageFull)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	accepted := len(q.items)
+	require.Equal(t, 27, accepted, "9 items of 100 KiB in each 1 MiB segment, with its 64 KiB reserve")
+	require.Equal(t, q.write-1, q.read+accepted, "the refused item is not in the store")
+
+	// The queue's bookkeeping goes on in the reserve: it reads (and skips the missing item it
+	// counted), while further puts fail.
+	var reading []int
+	for range 20 {
+		reading = append(reading, q.next())
+		require.True(t, errors.Is(q.put(100<<10), storage.ErrStorageFull))
+	}
+	for range 200 { // retries of a dispatched item rewrite the metadata
+		require.NoError(t, s.Set(context.Background(), "qmv0", q.setMeta().Value))
+	}
+	for _, i := range reading[:9] {
+		q.complete(i)
+	}
+	require.Len(t, s.segments, 2, "the emptied oldest segment is deleted")
+	require.NoError(t, q.put(100<<10), "space came back")
+	for q.read < q.write {
+		if i := q.next(); q.items[i] != nil {
+			q.complete(i)
+		}
+	}
+	for _, i := range reading[9:] {
+		q.complete(i)
+	}
+	require.Empty(t, q.items)
+}

@@ -1,0 +1,64 @@
+package segmentstorage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+const (
+	mib = 1 << 20
+	// defaultSegmentSize is the size of a segment file: large enough that a 2 MiB queue item
+	// costs one of 32 slots, small enough that the space held by a segment with little live data
+	// stays small.
+	defaultSegmentSize = 64 * mib
+	// minSegmentSize is the smallest segment_size accepted.
+	minSegmentSize = 1 * mib
+	// defaultSmallWriteReserve is the end of each segment kept for small writes: about 5,000
+	// queue metadata updates.
+	defaultSmallWriteReserve = 1 * mib
+)
+
+// Config is the configuration of the segment_storage extension.
+type Config struct {
+	// Directory holds one subdirectory of segment files per client. It must exist unless
+	// CreateDirectory is set.
+	Directory string `mapstructure:"directory"`
+	// CreateDirectory creates Directory (mode 0750) when the extension is created.
+	CreateDirectory bool `mapstructure:"create_directory"`
+	// SegmentSize is the size in bytes of each segment file, preallocated when it is created
+	// (default 64 MiB, at least 1 MiB). A record larger than a segment gets a segment of its own.
+	SegmentSize int64 `mapstructure:"segment_size"`
+	// FSync makes each write wait for fsync(2). Without it (the default) a write is handed to
+	// the kernel with write(2) and survives the process being killed, not a power loss.
+	FSync bool `mapstructure:"fsync"`
+	// SmallWriteReserve is the number of bytes at the end of each segment that only small
+	// writes (under 4 KiB of values: queue metadata, deletes) may use, so that they still succeed
+	// when the disk is too full for a new segment (default 1 MiB, less than segment_size/2).
+	SmallWriteReserve int64 `mapstructure:"small_write_reserve"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration; it changes nothing.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Directory == "" {
+		errs = append(errs, errors.New("directory: must be set"))
+	} else if info, err := os.Stat(c.Directory); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || !c.CreateDirectory {
+			errs = append(errs, fmt.Errorf("directory: %w (set create_directory to create it)", err))
+		}
+	} else if !info.IsDir() {
+		errs = append(errs, fmt.Errorf("directory: %s is not a directory", c.Directory))
+	}
+	if c.SegmentSize < minSegmentSize {
+		errs = append(errs, fmt.Errorf("segment_size: %d is less than the minimum of %d (1 MiB)", c.SegmentSize, minSegmentSize))
+	}
+	if c.SmallWriteReserve < 0 || c.SmallWriteReserve >= c.SegmentSize/2 {
+		errs = append(errs, fmt.Errorf("small_write_reserve: %d must be at least 0 and less than segment_size/2 (%d)", c.SmallWriteReserve, c.SegmentSize/2))
+	}
+	return errors.Join(errs...)
+}

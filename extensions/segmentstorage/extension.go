@@ -1,0 +1,137 @@
+package segmentstorage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// segmentStorage is the extension: it opens one store per client, each in its own
+// subdirectory of the configured directory.
+type segmentStorage struct {
+	cfg    *Config
+	logger *zap.Logger
+
+	mu     sync.Mutex
+	stores map[*store]struct{} // open stores, closed at Shutdown if their owner did not
+}
+
+var _ storage.Extension = (*segmentStorage)(nil)
+
+func newExtension(logger *zap.Logger, cfg *Config) (*segmentStorage, error) {
+	if cfg.CreateDirectory {
+		if err := os.MkdirAll(cfg.Directory, 0o750); err != nil {
+			return nil, fmt.Errorf("segment_storage: creating directory: %w", err)
+		}
+	}
+	return &segmentStorage{cfg: cfg, logger: logger, stores: map[*store]struct{}{}}, nil
+}
+
+// Start does nothing: stores are opened by GetClient.
+func (*segmentStorage) Start(context.Context, component.Host) error { return nil }
+
+// Shutdown closes the stores whose clients were not closed.
+func (e *segmentStorage) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	open := make([]*store, 0, len(e.stores))
+	for s := range e.stores {
+		open = append(open, s)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, s := range open {
+		errs = append(errs, s.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// GetClient opens the store of one component's storage, in a subdirectory named as
+// file_storage names its files: kind_type_name[_storageName], with unsafe characters escaped,
+// or the SHA-256 of that name where it is too long for the file system.
+func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, storageName string) (storage.Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("%s_%s_%s", kindString(kind), id.Type(), id.Name())
+	if storageName != "" {
+		name += "_" + storageName
+	}
+	name = sanitize(name)
+	dir := filepath.Join(e.cfg.Directory, name)
+	err := os.Mkdir(dir, 0o750)
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		sum := sha256.Sum256([]byte(name))
+		hashed := filepath.Join(e.cfg.Directory, hex.EncodeToString(sum[:]))
+		e.logger.Warn("directory name too long, using its hash instead",
+			zap.String("directory", dir), zap.String("hashed_directory", hashed))
+		dir = hashed
+		err = os.Mkdir(dir, 0o750)
+	}
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("segment_storage: creating the client directory: %w", err)
+	}
+	s, err := openStore(storeOptions{
+		dir:         dir,
+		segmentSize: e.cfg.SegmentSize,
+		reserve:     e.cfg.SmallWriteReserve,
+		fsync:       e.cfg.FSync,
+		logger:      e.logger.With(zap.String("directory", dir)),
+		onClose:     e.forget,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.stores[s] = struct{}{}
+	e.mu.Unlock()
+	return s, nil
+}
+
+func (e *segmentStorage) forget(s *store) {
+	e.mu.Lock()
+	delete(e.stores, s)
+	e.mu.Unlock()
+}
+
+func kindString(k component.Kind) string {
+	switch k {
+	case component.KindReceiver:
+		return "receiver"
+	case component.KindProcessor:
+		return "processor"
+	case component.KindExporter:
+		return "exporter"
+	case component.KindExtension:
+		return "extension"
+	case component.KindConnector:
+		return "connector"
+	default:
+		return "other"
+	}
+}
+
+// sanitize escapes every character but letters, digits, '.', '-' and '_' as ~XXXX (its code
+// point in hex), the tilde included, as file_storage does.
+func sanitize(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "~%04X", r)
+		}
+	}
+	return b.String()
+}
