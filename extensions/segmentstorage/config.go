@@ -38,6 +38,13 @@ type Config struct {
 	// writes (under 4 KiB of values: queue metadata, deletes) may use, so that they still succeed
 	// when the disk is too full for a new segment (default 1 MiB, less than segment_size/2).
 	SmallWriteReserve int64 `mapstructure:"small_write_reserve"`
+	// MigrateFromFileStorage imports the file_storage file of a client (in
+	// FileStorageDirectory) when the client's store is new or empty, then renames the file to
+	// <name>.migrated (default true).
+	MigrateFromFileStorage bool `mapstructure:"migrate_from_file_storage"`
+	// FileStorageDirectory is the directory of the file_storage files to migrate (default:
+	// Directory).
+	FileStorageDirectory string `mapstructure:"file_storage_directory"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -59,6 +66,13 @@ func (c *Config) Validate() error {
 	}
 	if c.SmallWriteReserve < 0 || c.SmallWriteReserve >= c.SegmentSize/2 {
 		errs = append(errs, fmt.Errorf("small_write_reserve: %d must be at least 0 and less than segment_size/2 (%d)", c.SmallWriteReserve, c.SegmentSize/2))
+	}
+	if c.FileStorageDirectory != "" {
+		if info, err := os.Stat(c.FileStorageDirectory); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("file_storage_directory: %w", err))
+		} else if err == nil && !info.IsDir() {
+			errs = append(errs, fmt.Errorf("file_storage_directory: %s is not a directory", c.FileStorageDirectory))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -33,6 +33,10 @@ func TestLoadConfig(t *testing.T) {
 			FSync:             true,
 			SmallWriteReserve: 64 << 10,
 		}},
+		{id: component.NewIDWithName(metadata.Type, "elsewhere"), expected: withDefaults(func(c *Config) {
+			c.Directory = "./testdata"
+			c.FileStorageDirectory = "./testdata/old-file-storage" // need not exist: nothing to migrate then
+		})},
 		{id: component.NewIDWithName(metadata.Type, "no_directory"), errs: []string{"directory: must be set"}},
 		{id: component.NewIDWithName(metadata.Type, "missing_directory"), errs: []string{
 			"directory: stat ./testdata/not-yet: no such file or directory (set create_directory to create it)",
@@ -47,6 +51,10 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{id: component.NewIDWithName(metadata.Type, "unknown_key"), errs: []string{"max_size"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_type"), errs: []string{"'fsync' expected type 'bool'"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_file_storage_directory"), errs: []string{
+			"file_storage_directory: ./testdata/config.yaml is not a directory",
+		}},
+		{id: component.NewIDWithName(metadata.Type, "bad_migrate_type"), errs: []string{"'migrate_from_file_storage' expected type 'bool'"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -25,6 +25,8 @@ type segmentStorage struct {
 
 	mu     sync.Mutex
 	stores map[*store]struct{} // open stores, closed at Shutdown if their owner did not
+
+	migrating sync.Mutex // one migration at a time
 }
 
 var _ storage.Extension = (*segmentStorage)(nil)
@@ -58,7 +60,9 @@ func (e *segmentStorage) Shutdown(ctx context.Context) error {
 
 // GetClient opens the store of one component's storage, in a subdirectory named as
 // file_storage names its files: kind_type_name[_storageName], with unsafe characters escaped,
-// or the SHA-256 of that name where it is too long for the file system.
+// or the SHA-256 of that name where it is too long for the file system. With
+// migrate_from_file_storage, a file_storage file of the same client is imported first into a
+// new or empty store.
 func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, storageName string) (storage.Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -68,18 +72,25 @@ func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id 
 		name += "_" + storageName
 	}
 	name = sanitize(name)
-	dir := filepath.Join(e.cfg.Directory, name)
-	err := os.Mkdir(dir, 0o750)
-	if errors.Is(err, syscall.ENAMETOOLONG) {
-		sum := sha256.Sum256([]byte(name))
-		hashed := filepath.Join(e.cfg.Directory, hex.EncodeToString(sum[:]))
+	dir, hashed := clientPath(e.cfg.Directory, name)
+	if hashed {
 		e.logger.Warn("directory name too long, using its hash instead",
-			zap.String("directory", dir), zap.String("hashed_directory", hashed))
-		dir = hashed
-		err = os.Mkdir(dir, 0o750)
+			zap.String("directory", filepath.Join(e.cfg.Directory, name)), zap.String("hashed_directory", dir))
 	}
-	if err != nil && !errors.Is(err, os.ErrExist) {
+	if e.cfg.MigrateFromFileStorage {
+		e.migrating.Lock()
+		err := e.newMigration(name, dir).run(ctx)
+		e.migrating.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("segment_storage: creating the client directory: %w", err)
+	}
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("segment_storage: %s is a file, not a client directory: a file_storage file? "+
+			"set migrate_from_file_storage to true to import it, or move it away", dir)
 	}
 	s, err := openStore(storeOptions{
 		dir:         dir,
@@ -96,6 +107,21 @@ func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id 
 	e.stores[s] = struct{}{}
 	e.mu.Unlock()
 	return s, nil
+}
+
+// clientPath returns dir/name, or dir/<SHA-256 of name> where name is too long for the file
+// system, as file_storage names its files.
+func clientPath(dir, name string) (path string, hashed bool) {
+	path = filepath.Join(dir, name)
+	if _, err := os.Lstat(path); errors.Is(err, syscall.ENAMETOOLONG) {
+		return filepath.Join(dir, hashName(name)), true
+	}
+	return path, false
+}
+
+func hashName(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])
 }
 
 func (e *segmentStorage) forget(s *store) {

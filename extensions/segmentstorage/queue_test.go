@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
@@ -94,38 +93,17 @@ func TestPersistentQueue(t *testing.T) {
 		eset.Logger = zaptest.NewLogger(t)
 		ext, err := f.Create(ctx, eset, cfg)
 		require.NoError(t, err)
-		host := storageHost{storageID: ext}
-		require.NoError(t, ext.Start(ctx, host))
-
-		qcfg := exporterhelper.NewDefaultQueueConfig()
-		qcfg.StorageID = &storageID
-		qcfg.NumConsumers = 3
-		qcfg.Batch = configoptional.None[exporterhelper.BatchConfig]()
-		retry := configretry.NewDefaultBackOffConfig()
-		retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 5*time.Millisecond, 20*time.Millisecond, 0
-		xset := exportertest.NewNopSettings(component.MustNewType("test"))
-		xset.ID = component.NewIDWithName(xset.ID.Type(), "loki") // the same queue at each start
-		xset.Logger = zap.New(queueLogs)
-		exp, err := exporterhelper.NewLogs(ctx, xset, cfg, be.push,
-			exporterhelper.WithQueue(configoptional.Some(qcfg)), exporterhelper.WithRetry(retry))
-		require.NoError(t, err)
-		require.NoError(t, exp.Start(ctx, host))
+		require.NoError(t, ext.Start(ctx, storageHost{storageID: ext}))
+		exp, stop := startQueuedExporter(t, ext, storageID, be, zap.New(queueLogs))
 		return exp, func() {
-			require.NoError(t, exp.Shutdown(ctx))
-			require.NoError(t, ext.(extension.Extension).Shutdown(ctx))
+			stop()
+			require.NoError(t, ext.Shutdown(ctx))
 		}
 	}
 	sent := map[string]bool{}
 	send := func(exp exporter.Logs, from, to int) {
-		for i := from; i < to; i++ {
-			ld := plog.NewLogs()
-			lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-			for j := range 3 {
-				body := fmt.Sprintf("request %d record %d %s", i, j, strings.Repeat("x", i*j*97%(20<<10)))
-				lrs.AppendEmpty().Body().SetStr(body)
-				sent[body] = true
-			}
-			require.NoError(t, exp.ConsumeLogs(ctx, ld))
+		for body := range sendLogs(t, exp, from, to) {
+			sent[body] = true
 		}
 	}
 	waitForAttempts := func(n int64) {
@@ -161,4 +139,44 @@ func TestPersistentQueue(t *testing.T) {
 		require.True(t, sent[body], "unexpected record %.40q", body)
 		require.Equal(t, 1, n, "record %.40q", body)
 	}
+}
+
+// startQueuedExporter starts a logs exporter (test/loki, the same queue at each start) whose
+// persistent queue is kept by the started storage extension ext, known as storageID, and
+// pushes to be; stop shuts the exporter down.
+func startQueuedExporter(t *testing.T, ext component.Component, storageID component.ID, be *backend, logger *zap.Logger) (exp exporter.Logs, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	qcfg := exporterhelper.NewDefaultQueueConfig()
+	qcfg.StorageID = &storageID
+	qcfg.NumConsumers = 3
+	qcfg.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 5*time.Millisecond, 20*time.Millisecond, 0
+	xset := exportertest.NewNopSettings(component.MustNewType("test"))
+	xset.ID = component.NewIDWithName(xset.ID.Type(), "loki")
+	xset.Logger = logger
+	exp, err := exporterhelper.NewLogs(ctx, xset, struct{}{}, be.push,
+		exporterhelper.WithQueue(configoptional.Some(qcfg)), exporterhelper.WithRetry(retry))
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, storageHost{storageID: ext}))
+	return exp, func() { require.NoError(t, exp.Shutdown(ctx)) }
+}
+
+// sendLogs sends requests from to to (excluded) of three records each, of sizes up to 20 KiB,
+// and returns the bodies of the records.
+func sendLogs(t *testing.T, exp exporter.Logs, from, to int) map[string]bool {
+	t.Helper()
+	sent := map[string]bool{}
+	for i := from; i < to; i++ {
+		ld := plog.NewLogs()
+		lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+		for j := range 3 {
+			body := fmt.Sprintf("request %d record %d %s", i, j, strings.Repeat("x", i*j*97%(20<<10)))
+			lrs.AppendEmpty().Body().SetStr(body)
+			sent[body] = true
+		}
+		require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+	}
+	return sent
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -83,7 +84,10 @@ type store struct {
 	ops      []recordOp // decoded ops, kept between records at recovery
 }
 
-var _ storage.Client = (*store)(nil)
+var (
+	_ storage.Client = (*store)(nil)
+	_ storage.Walker = (*store)(nil)
+)
 
 // fullError is a write refused for want of disk space: errors.Is finds both
 // storage.ErrStorageFull and the cause (syscall.ENOSPC).
@@ -347,6 +351,11 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	if s.closed {
 		return errClosed
 	}
+	return s.batch(ops)
+}
+
+// batch runs ops as Batch does; s.mu is held.
+func (s *store) batch(ops []*storage.Operation) error {
 	rec := s.newRecord()
 	offs := s.offs[:0]
 	writes, valueBytes := 0, 0
@@ -399,6 +408,48 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	}
 	if writes > 0 {
 		s.compact()
+	}
+	return nil
+}
+
+// Walk calls fn with a copy of the value of every key, in key order, and applies the
+// operations fn returns in one Batch when the walk ends, or when fn returns storage.SkipAll.
+// Any other error from fn stops the walk and is returned wrapped; nothing is applied then. The
+// client is locked during the walk: fn must not use it (as with file_storage, whose walk is a
+// bbolt transaction).
+func (s *store) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	keys := slices.Sorted(maps.Keys(s.index))
+	var ops []*storage.Operation
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("segment_storage: walk: %w", err)
+		}
+		v, err := s.read(key)
+		if err != nil {
+			return err
+		}
+		more, err := fn(key, v)
+		ops = append(ops, more...)
+		if errors.Is(err, storage.SkipAll) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("segment_storage: walk stopped at key %q: %w", key, err)
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := s.batch(ops); err != nil {
+		return fmt.Errorf("segment_storage: walk: applying the operations: %w", err)
 	}
 	return nil
 }
