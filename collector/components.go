@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
+	segmentstorageextension "github.com/lookoutdev/lookout/extensions/segmentstorage"
 	maskingprocessor "github.com/lookoutdev/lookout/processors/masking"
 	podlogsreceiver "github.com/lookoutdev/lookout/receivers/podlogs"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
@@ -149,6 +150,7 @@ func Components() (otelcol.Factories, error) {
 		pprofextension.NewFactory(),
 		zpagesextension.NewFactory(),
 		filestorage.NewFactory(),
+		segmentstorageextension.NewFactory(),
 		basicauthextension.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 		k8sobserver.NewFactory(),
@@ -160,6 +162,7 @@ func Components() (otelcol.Factories, error) {
 	f.ExtensionModules[component.MustNewType("pprof")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("zpages")] = "go.opentelemetry.io/collector/extension/zpagesextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("file_storage")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.0"
+	f.ExtensionModules[component.MustNewType("segment_storage")] = "github.com/lookoutdev/lookout/extensions/segmentstorage"
 	f.ExtensionModules[component.MustNewType("basicauth")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.162.0"
 	f.ExtensionModules[component.MustNewType("bearertokenauth")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("k8s_observer")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/observer/k8sobserver v0.161.0"

@@ -17,7 +17,7 @@ import (
 	"github.com/lookoutdev/lookout/internal/lookouttest"
 )
 
-// TestOutageAndKillLoseNothing: Loki is down, lookout accepts 2,000 lines into its file_storage
+// TestOutageAndKillLoseNothing: Loki is down, lookout accepts 2,000 lines into its segment_storage
 // queue, is killed with SIGKILL, and is started again once Loki is up; every line arrives.
 func TestOutageAndKillLoseNothing(t *testing.T) {
 	const lines = 2_000
@@ -38,16 +38,16 @@ exporters:
       initial_interval: 100ms
       max_interval: 500ms
     sending_queue:
-      storage: file_storage
+      storage: segment_storage
       batch:
         flush_timeout: 200ms
 extensions:
   health_check:
     endpoint: %[3]s
-  file_storage:
+  segment_storage:
     directory: %[4]s
 service:
-  extensions: [health_check, file_storage]
+  extensions: [health_check, segment_storage]
   telemetry:
     metrics:
       level: none

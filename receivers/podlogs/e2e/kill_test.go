@@ -276,7 +276,7 @@ func (a *agent) start() {
 receivers:
   podlogs:
     include: [%[1]s/*/*/*.log]
-    storage: file_storage
+    storage: segment_storage
 exporters:
   loki:
     client:
@@ -289,17 +289,17 @@ exporters:
       initial_interval: 100ms
       max_interval: 500ms
     sending_queue:
-      storage: file_storage
+      storage: segment_storage
       queue_size: 1073741824 # 1 GiB on disk: the 9 s outage must not fill it
       batch:
         flush_timeout: 200ms
 extensions:
   health_check:
     endpoint: %[3]s
-  file_storage:
+  segment_storage:
     directory: %[4]s
 service:
-  extensions: [health_check, file_storage]
+  extensions: [health_check, segment_storage]
   telemetry:
     metrics:
       level: normal

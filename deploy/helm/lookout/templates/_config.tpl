@@ -57,7 +57,7 @@ Auth and headers of one exporter (a dict, merged into the exporter's config, or 
 {{- if not $p.metrics.enabled }}{{ $prom = dict }}{{ end -}}
 {{- if not $p.logs.enabled }}{{ $loki = dict }}{{ end -}}
 {{- if not $toTempo }}{{ $tempo = dict }}{{ end -}}
-{{- $serviceExtensions := list "health_check" "pprof" "zpages" "file_storage" -}}
+{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" -}}
 {{- $extensions := dict -}}
 {{- range $a := list $prom $loki $tempo -}}
 {{- if $a.id -}}
@@ -111,7 +111,7 @@ Auth and headers of one exporter (a dict, merged into the exporter's config, or 
 {{- $config := dict -}}
 {{- if $tempo.id -}}
 {{- $_ := set $config "extensions" (dict $tempo.id $tempo.extension) -}}
-{{- $_ := set $config "service" (dict "extensions" (list "health_check" "pprof" "zpages" "file_storage" $tempo.id)) -}}
+{{- $_ := set $config "service" (dict "extensions" (list "health_check" "pprof" "zpages" "segment_storage" $tempo.id)) -}}
 {{- end -}}
 {{- $e := include "lookout.exporterAuth" (dict "auth" $tempo "headers" $b.tempo.headers) | fromYaml -}}
 {{- if $e }}{{ $_ := set $config "exporters" (dict "otlp_grpc/tempo" $e) }}{{ end -}}
