@@ -64,7 +64,7 @@ func runbookTexts() map[string]runbook {
 			act: []string{
 				"OOM killed: raise the agent's memory limit in the Helm values, or lower `memory_limiter` limits so that it pushes back before it is killed.",
 				"Config error after an upgrade: roll back the chart, then fix the values.",
-				"Prometheus unreachable from every agent: fix Prometheus or the network; agents keep data in their queues (`file_storage`) and send it when it is back.",
+				"Prometheus unreachable from every agent: fix Prometheus or the network; agents keep data in their queues (`segment_storage`, on disk) and send it when it is back.",
 				"Node gone: nothing to do; the alert resolves by itself.",
 			},
 		},
@@ -99,13 +99,13 @@ func runbookTexts() map[string]runbook {
 			meaning: "An exporter's sending queue is full and new data is dropped: this is data loss. It follows a backend that has been failing or too slow for longer than the queue can hold.",
 			check: []string{
 				"*Collector health*: *Queue fill* and *Send failures* for the exporter; how long has the backend been failing?",
-				"Is the queue in memory or in `file_storage`? A persistent queue holds more; its size is set in the agent's config.",
+				"Is the queue in memory or on disk (`segment_storage`)? A persistent queue holds more; its size is set in the agent's config.",
 				"Is the agent sending more than the backend accepts (rate limits, slow ingestion)?",
 			},
 			act: []string{
 				"Restore the backend first: nothing else stops the loss.",
 				"If the backend is healthy but slow, raise the exporter's `num_consumers` or the backend's ingestion limits.",
-				"Raise the queue size (and give it disk with `file_storage`) so that the next outage of the same length loses nothing.",
+				"Raise the queue size (and give it disk with `segment_storage`) so that the next outage of the same length loses nothing.",
 			},
 		},
 		AlertExporterQueueFull: {
@@ -130,7 +130,7 @@ func runbookTexts() map[string]runbook {
 			act: []string{
 				"If a backend is down, restore it: the in-memory queue drains and memory drops.",
 				"Give the agent more memory (Helm values) and keep `memory_limiter` at about 80% of the container limit.",
-				"Move queues to `file_storage` so that they hold data on disk instead of memory.",
+				"Move queues to `segment_storage` so that they hold data on disk instead of memory.",
 			},
 		},
 		AlertLogTailingLag: {

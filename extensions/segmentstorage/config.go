@@ -11,9 +11,11 @@ import (
 const (
 	mib = 1 << 20
 	// defaultSegmentSize is the size of a segment file: large enough that a 2 MiB queue item
-	// costs one of 32 slots, small enough that the space held by a segment with little live data
-	// stays small.
-	defaultSegmentSize = 64 * mib
+	// costs one of 8 slots (a new segment is a create, a fallocate and a rename), small enough
+	// that what an agent preallocates for its clients (each has a head segment: the queues of
+	// logs and traces, podlogs' offsets) and the space held by a segment with little live data
+	// stay small.
+	defaultSegmentSize = 16 * mib
 	// minSegmentSize is the smallest segment_size accepted.
 	minSegmentSize = 1 * mib
 	// defaultSmallWriteReserve is the end of each segment kept for small writes: about 5,000
