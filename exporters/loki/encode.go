@@ -67,12 +67,11 @@ func newEncoder(cfg *Config) *encoder {
 
 // tenantBatch is what one push request carries: the streams of one tenant.
 type tenantBatch struct {
-	tenant    string
-	streams   map[string]*stream
-	recs      []record // every entry of the tenant, in arrival order; streams index into it
-	entries   int
-	resources []int // indexes into the source ResourceLogs, to retry just this tenant
-	bound     int   // at least the size of the encoded push request (see encodeProtobuf)
+	tenant  string
+	streams map[string]*stream
+	recs    []record // every entry of the tenant, in arrival order; streams index into it
+	entries int
+	bound   int // at least the size of the encoded push request (see marshalProtobuf)
 }
 
 // record is one entry before it becomes a push.Entry (which is twice its size).
@@ -230,7 +229,6 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
 		tb := tenants[i]
-		tb.resources = append(tb.resources, i)
 
 		resLabels, resKey := e.labelPairs(res, e.resourceLabels, nil)
 		var resMeta push.LabelsAdapter
