@@ -314,17 +314,17 @@ func TestTenantSplit(t *testing.T) {
 	})
 	batches, _ := enc.group(ld)
 	require.Len(t, batches, 3)
-	got := map[string][]int{}
+	got := map[string][]string{}
 	for _, tb := range batches {
-		got[tb.tenant] = tb.resources
 		for _, s := range tb.pushRequest().Streams {
+			got[tb.tenant] = append(got[tb.tenant], lines(s)...)
 			// The tenant attribute is routing, not metadata.
 			for _, e := range s.Entries {
 				require.NotContains(t, metaMap(e.StructuredMetadata), "loki_tenant")
 			}
 		}
 	}
-	require.Equal(t, map[string][]int{"default": {1}, "team-a": {0, 3}, "team-c": {2}}, got)
+	require.Equal(t, map[string][]string{"default": {"b"}, "team-a": {"a", "a2"}, "team-c": {"c1", "c2"}}, got)
 	require.Equal(t, []string{"default", "team-a", "team-c"}, []string{batches[0].tenant, batches[1].tenant, batches[2].tenant})
 	require.Equal(t, 2, batches[1].entries)
 	require.Equal(t, 2, batches[2].entries)
