@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
@@ -292,44 +293,47 @@ func TestPersistentQueueAcrossRestartAndUpgrade(t *testing.T) {
 	set := exportertest.NewNopSettings(metadata.Type)
 	const perCall, calls = 500, 6
 
-	// 1. An earlier version's exporter: the same ID, OTLP logs queued; Loki down.
-	ext, host := startStorage(t, dir)
-	oldCfg := newConfig()
-	old, err := exporterhelper.NewLogs(ctx, set, oldCfg, func(context.Context, plog.Logs) error {
-		return errors.New("loki is down")
-	}, exporterhelper.WithQueue(oldCfg.Queue), exporterhelper.WithRetry(oldCfg.Retry))
-	require.NoError(t, err)
-	require.NoError(t, old.Start(ctx, host))
-	for i := range calls / 2 {
-		require.NoError(t, old.ConsumeLogs(ctx, logsOf(numbered("", fmt.Sprintf("old%d", i), perCall))))
+	// start starts file_storage on dir and the exporter create makes; stop stops both.
+	start := func(create func(*Config) (exporter.Logs, error)) (exp exporter.Logs, stop func()) {
+		ext, host := startStorage(t, dir)
+		exp, err := create(newConfig())
+		require.NoError(t, err)
+		require.NoError(t, exp.Start(ctx, host))
+		return exp, func() {
+			require.NoError(t, exp.Shutdown(ctx))
+			require.NoError(t, ext.Shutdown(ctx))
+		}
 	}
-	time.Sleep(100 * time.Millisecond) // a few failed pushes
-	require.NoError(t, old.Shutdown(ctx))
-	require.NoError(t, ext.Shutdown(ctx))
+	// feed sends calls/2 batches of numbered lines, then lets a few pushes fail.
+	feed := func(exp exporter.Logs, prefix string) {
+		for i := range calls / 2 {
+			require.NoError(t, exp.ConsumeLogs(ctx, logsOf(numbered("", fmt.Sprintf("%s%d", prefix, i), perCall))))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	current := func(cfg *Config) (exporter.Logs, error) { return NewFactory().CreateLogs(ctx, set, cfg) }
+
+	// 1. An earlier version's exporter: the same ID, OTLP logs queued; Loki down.
+	old, stop := start(func(cfg *Config) (exporter.Logs, error) {
+		return exporterhelper.NewLogs(ctx, set, cfg, func(context.Context, plog.Logs) error {
+			return errors.New("loki is down")
+		}, exporterhelper.WithQueue(cfg.Queue), exporterhelper.WithRetry(cfg.Retry))
+	})
+	feed(old, "old")
+	stop()
 
 	// 2. This version, Loki still down: more lines queued, then a restart.
-	ext, host = startStorage(t, dir)
-	exp, err := NewFactory().CreateLogs(ctx, set, newConfig())
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(ctx, host))
-	for i := range calls / 2 {
-		require.NoError(t, exp.ConsumeLogs(ctx, logsOf(numbered("", fmt.Sprintf("new%d", i), perCall))))
-	}
-	time.Sleep(100 * time.Millisecond) // a few failed pushes
-	require.NoError(t, exp.Shutdown(ctx))
-	require.NoError(t, ext.Shutdown(ctx))
+	exp, stop := start(current)
+	feed(exp, "new")
+	stop()
 	distinct, _ := sink.count()
 	require.Zero(t, distinct)
 
 	// 3. Restart with Loki up: everything arrives.
 	sink.set(false)
-	ext, host = startStorage(t, dir)
-	exp, err = NewFactory().CreateLogs(ctx, set, newConfig())
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(ctx, host))
+	_, stop = start(current)
 	require.Eventually(t, func() bool { d, _ := sink.count(); return d == perCall*calls }, 20*time.Second, 20*time.Millisecond)
-	require.NoError(t, exp.Shutdown(ctx))
-	require.NoError(t, ext.Shutdown(ctx))
+	stop()
 	distinct, total := sink.count()
 	t.Logf("lines: %d sent, %d distinct at Loki, %d duplicates", perCall*calls, distinct, total-distinct)
 	require.Equal(t, perCall*calls, distinct)
