@@ -1,6 +1,7 @@
 package segmentstorage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,4 +213,51 @@ func TestDiskFull(t *testing.T) {
 		q.complete(i)
 	}
 	require.Empty(t, q.items)
+}
+
+// TestMinFreeSpace runs a queue on a "volume" of 6 MiB that keeps 2 MiB free: puts that need a
+// segment from those 2 MiB are refused, while metadata updates larger than a small write (they
+// replace a value) go on past the head's reserve, in segments of their own from the kept space.
+func TestMinFreeSpace(t *testing.T) {
+	const capacity, minFree = 6 * mib, 2 * mib
+	dir := t.TempDir()
+	s, _ := openTestStore(t, dir, func(o *storeOptions) {
+		o.minFree = minFree
+		o.freeSpace = func(string) (int64, error) { return capacity - dirSize(t, dir), nil }
+		o.allocate = func(f *os.File, size int64) error {
+			if dirSize(t, dir)+size > capacity {
+				return syscall.ENOSPC
+			}
+			return preallocate(f, size)
+		}
+	})
+	q := newQueue(t, s)
+	var err error
+	for range 100 {
+		if err = q.put(100 << 10); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, storage.ErrStorageFull)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.ErrorContains(t, err, "segment_storage: no space for a new segment in "+dir+": ")
+	require.ErrorContains(t, err, " bytes free, a segment takes 1048576 and min_free_space keeps 2097152 for the bookkeeping of queues")
+	require.Len(t, q.items, 36, "four segments of 9 items: a fifth would leave less than 2 MiB")
+	require.Greater(t, capacity-dirSize(t, dir), int64(minFree))
+
+	big := bytes.Repeat([]byte("m"), 2*smallWrite)
+	for range 100 { // 800 KiB of metadata, the head's reserve is 64 KiB
+		require.NoError(t, s.Set(context.Background(), "qmv0", big))
+	}
+	require.Greater(t, len(s.segments), 5, "the metadata went on in small segments")
+	require.ErrorIs(t, q.put(100<<10), storage.ErrStorageFull)
+	require.ErrorIs(t, s.Set(context.Background(), "new", big), storage.ErrStorageFull, "a new key is not bookkeeping")
+
+	for q.read < q.write {
+		if i := q.next(); q.items[i] != nil {
+			q.complete(i)
+		}
+	}
+	require.Empty(t, q.items)
+	require.NoError(t, q.put(100<<10), "space came back")
 }

@@ -21,6 +21,9 @@ const (
 	// defaultSmallWriteReserve is the end of each segment kept for small writes: about 5,000
 	// queue metadata updates.
 	defaultSmallWriteReserve = 1 * mib
+	// defaultMinFreeSpace is the free space of the volume that new data may not take: room for
+	// eight bookkeeping segments of a 1 MiB reserve each when the clients' heads run out.
+	defaultMinFreeSpace = 8 * mib
 )
 
 // Config is the configuration of the segment_storage extension.
@@ -31,7 +34,7 @@ type Config struct {
 	// CreateDirectory creates Directory (mode 0750) when the extension is created.
 	CreateDirectory bool `mapstructure:"create_directory"`
 	// SegmentSize is the size in bytes of each segment file, preallocated when it is created
-	// (default 64 MiB, at least 1 MiB). A record larger than a segment gets a segment of its own.
+	// (default 16 MiB, at least 1 MiB). A record larger than a segment gets a segment of its own.
 	SegmentSize int64 `mapstructure:"segment_size"`
 	// FSync makes each write wait for fsync(2). Without it (the default) a write is handed to
 	// the kernel with write(2) and survives the process being killed, not a power loss.
@@ -40,6 +43,11 @@ type Config struct {
 	// writes (under 4 KiB of values: queue metadata, deletes) may use, so that they still succeed
 	// when the disk is too full for a new segment (default 1 MiB, less than segment_size/2).
 	SmallWriteReserve int64 `mapstructure:"small_write_reserve"`
+	// MinFreeSpace is the free space in bytes that new data may not take from the volume: a
+	// write that needs a new segment is refused when less would remain, while small writes may
+	// still use it, for segments of their own once a head's reserve is used up (default 8 MiB, at
+	// least 0).
+	MinFreeSpace int64 `mapstructure:"min_free_space"`
 	// MigrateFromFileStorage imports the file_storage file of a client (in
 	// FileStorageDirectory) when the client's store is new or empty, then renames the file to
 	// <name>.migrated (default true).
@@ -68,6 +76,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SmallWriteReserve < 0 || c.SmallWriteReserve >= c.SegmentSize/2 {
 		errs = append(errs, fmt.Errorf("small_write_reserve: %d must be at least 0 and less than segment_size/2 (%d)", c.SmallWriteReserve, c.SegmentSize/2))
+	}
+	if c.MinFreeSpace < 0 {
+		errs = append(errs, fmt.Errorf("min_free_space: %d must be at least 0", c.MinFreeSpace))
 	}
 	if c.FileStorageDirectory != "" {
 		if info, err := os.Stat(c.FileStorageDirectory); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -32,6 +32,7 @@ func TestLoadConfig(t *testing.T) {
 			SegmentSize:       16 * mib,
 			FSync:             true,
 			SmallWriteReserve: 64 << 10,
+			MinFreeSpace:      0,
 		}},
 		{id: component.NewIDWithName(metadata.Type, "elsewhere"), expected: withDefaults(func(c *Config) {
 			c.Directory = "./testdata"
@@ -45,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_sizes"), errs: []string{
 			"segment_size: 1000 is less than the minimum of 1048576 (1 MiB)",
 			"small_write_reserve: -1 must be at least 0 and less than segment_size/2 (500)",
+			"min_free_space: -1 must be at least 0",
 		}},
 		{id: component.NewIDWithName(metadata.Type, "big_reserve"), errs: []string{
 			"small_write_reserve: 1048576 must be at least 0 and less than segment_size/2 (1048576)",

@@ -96,6 +96,7 @@ func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id 
 		dir:         dir,
 		segmentSize: e.cfg.SegmentSize,
 		reserve:     e.cfg.SmallWriteReserve,
+		minFree:     e.cfg.MinFreeSpace,
 		fsync:       e.cfg.FSync,
 		logger:      e.logger.With(zap.String("directory", dir)),
 		onClose:     e.forget,

@@ -20,6 +20,7 @@ func createDefaultConfig() component.Config {
 		// Directory has no default: it must be a volume that outlives the pod.
 		SegmentSize:       defaultSegmentSize,
 		SmallWriteReserve: defaultSmallWriteReserve,
+		MinFreeSpace:      defaultMinFreeSpace,
 		// An upgrade from file_storage keeps its queues and offsets.
 		MigrateFromFileStorage: true,
 	}

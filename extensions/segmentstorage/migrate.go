@@ -145,6 +145,7 @@ func (m migration) importFile(ctx context.Context) (keys int, size int64, err er
 		dir:         m.tmp,
 		segmentSize: m.e.cfg.SegmentSize,
 		reserve:     m.e.cfg.SmallWriteReserve,
+		minFree:     m.e.cfg.MinFreeSpace,
 		fsync:       true, // every batch on disk before the file is renamed
 		logger:      m.e.logger.With(zap.String("directory", m.tmp)),
 	})
@@ -276,6 +277,7 @@ func (m migration) storeKeys() (int, error) {
 		dir:         m.dir,
 		segmentSize: m.e.cfg.SegmentSize,
 		reserve:     m.e.cfg.SmallWriteReserve,
+		minFree:     m.e.cfg.MinFreeSpace,
 		logger:      m.e.logger.With(zap.String("directory", m.dir)),
 	})
 	if err != nil {

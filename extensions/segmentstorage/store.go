@@ -24,8 +24,10 @@ import (
 )
 
 const (
-	// smallWrite is the size of values under which a Batch is a small write, which may use the
-	// reserve at the end of a segment: the queue's metadata updates, its reads and deletes.
+	// smallWrite is the size of the values of new keys under which a Batch is a small write,
+	// which may use the reserve at the end of a segment and the volume's min_free_space: the
+	// queue's reads, deletes and metadata updates, however many items the metadata lists, as
+	// they replace values or delete them.
 	smallWrite = 4 << 10
 	// maxKeptBuffer is the largest record buffer a store keeps between writes.
 	maxKeptBuffer = 8 * mib
@@ -42,11 +44,14 @@ type storeOptions struct {
 	dir         string
 	segmentSize int64
 	reserve     int64
+	minFree     int64 // free space of the volume that only small writes may take
 	fsync       bool
 	logger      *zap.Logger
 	onClose     func(*store)
 	// allocate preallocates a new segment file (default preallocate); tests make it fail.
 	allocate func(f *os.File, size int64) error
+	// freeSpace returns the free space of the volume of a directory (default freeSpace).
+	freeSpace func(dir string) (int64, error)
 }
 
 // segment is one segment file.
@@ -103,6 +108,9 @@ func (e *fullError) Unwrap() []error { return []error{storage.ErrStorageFull, e.
 func openStore(opts storeOptions) (*store, error) {
 	if opts.allocate == nil {
 		opts.allocate = preallocate
+	}
+	if opts.freeSpace == nil {
+		opts.freeSpace = freeSpace
 	}
 	if opts.logger == nil {
 		opts.logger = zap.NewNop()
@@ -358,7 +366,7 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 func (s *store) batch(ops []*storage.Operation) error {
 	rec := s.newRecord()
 	offs := s.offs[:0]
-	writes, valueBytes := 0, 0
+	writes, newBytes := 0, 0
 	for _, op := range ops {
 		if op == nil {
 			return errors.New("segment_storage: nil operation in a batch")
@@ -368,7 +376,9 @@ func (s *store) batch(ops []*storage.Operation) error {
 		case storage.Set:
 			rec, off = appendSet(rec, op.Key, op.Value)
 			writes++
-			valueBytes += len(op.Value)
+			if _, ok := s.index[op.Key]; !ok {
+				newBytes += len(op.Value)
+			}
 		case storage.Delete:
 			rec = appendDelete(rec, op.Key)
 			writes++
@@ -387,7 +397,7 @@ func (s *store) batch(ops []*storage.Operation) error {
 		}
 		sealRecord(rec)
 		var err error
-		if seg, at, err = s.append(rec, valueBytes < smallWrite); err != nil {
+		if seg, at, err = s.append(rec, newBytes < smallWrite); err != nil {
 			return err
 		}
 	}
@@ -500,7 +510,7 @@ func (s *store) append(rec []byte, small bool) (*segment, int64, error) {
 	h := s.head
 	if h == nil || !s.fits(h, need, small) {
 		var err error
-		if h, err = s.roll(need); err != nil {
+		if h, err = s.roll(need, small); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -540,9 +550,19 @@ func (s *store) failed(h *segment, err error) error {
 }
 
 // roll starts a new head segment with room for need bytes, and cuts the old head's file after
-// its last record to give back the space it did not use.
-func (s *store) roll(need int64) (*segment, error) {
-	seg, err := s.create(max(s.opts.segmentSize, magicSize+need+s.opts.reserve))
+// its last record to give back the space it did not use. A segment may not take the volume's
+// last opts.minFree bytes; a small write that cannot have a whole segment gets one just large
+// enough for it and a reserve, from those bytes if it must.
+func (s *store) roll(need int64, small bool) (*segment, error) {
+	size := max(s.opts.segmentSize, magicSize+need+s.opts.reserve)
+	err := s.leavesFree(size)
+	var seg *segment
+	if err == nil {
+		seg, err = s.create(size)
+	}
+	if err != nil && small && errors.Is(err, storage.ErrStorageFull) {
+		seg, err = s.create(magicSize + need + s.opts.reserve)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -555,6 +575,26 @@ func (s *store) roll(need int64) (*segment, error) {
 	s.segments = append(s.segments, seg)
 	s.head = seg
 	return seg, nil
+}
+
+// leavesFree returns a fullError if a new segment of size bytes would leave less than
+// opts.minFree bytes free on the volume.
+func (s *store) leavesFree(size int64) error {
+	if s.opts.minFree == 0 {
+		return nil
+	}
+	free, err := s.opts.freeSpace(s.opts.dir)
+	if err != nil {
+		return fmt.Errorf("segment_storage: reading the free space of %s: %w", s.opts.dir, err)
+	}
+	if free-size < s.opts.minFree {
+		return &fullError{
+			msg: fmt.Sprintf("segment_storage: no space for a new segment in %s: %d bytes free, a segment takes %d and min_free_space keeps %d for the bookkeeping of queues",
+				s.opts.dir, free, size, s.opts.minFree),
+			err: syscall.ENOSPC,
+		}
+	}
+	return nil
 }
 
 // create makes the next segment file: preallocated and headed under a temporary name, then
