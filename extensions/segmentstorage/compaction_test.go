@@ -216,7 +216,7 @@ func TestDiskFull(t *testing.T) {
 }
 
 // TestMinFreeSpace runs a queue on a "volume" of 6 MiB that keeps 2 MiB free: puts that need a
-// segment from those 2 MiB are refused, while metadata updates larger than a small write (they
+// segment from those 2 MiB are refused, however small, while metadata updates of any size (they
 // replace a value) go on past the head's reserve, in segments of their own from the kept space.
 func TestMinFreeSpace(t *testing.T) {
 	const capacity, minFree = 6 * mib, 2 * mib
@@ -245,13 +245,13 @@ func TestMinFreeSpace(t *testing.T) {
 	require.Len(t, q.items, 36, "four segments of 9 items: a fifth would leave less than 2 MiB")
 	require.Greater(t, capacity-dirSize(t, dir), int64(minFree))
 
-	big := bytes.Repeat([]byte("m"), 2*smallWrite)
+	big := bytes.Repeat([]byte("m"), 8<<10)
 	for range 100 { // 800 KiB of metadata, the head's reserve is 64 KiB
 		require.NoError(t, s.Set(context.Background(), "qmv0", big))
 	}
 	require.Greater(t, len(s.segments), 5, "the metadata went on in small segments")
 	require.ErrorIs(t, q.put(100<<10), storage.ErrStorageFull)
-	require.ErrorIs(t, s.Set(context.Background(), "new", big), storage.ErrStorageFull, "a new key is not bookkeeping")
+	require.ErrorIs(t, q.put(100), storage.ErrStorageFull, "a small item is not bookkeeping")
 
 	for q.read < q.write {
 		if i := q.next(); q.items[i] != nil {

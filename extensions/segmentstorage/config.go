@@ -18,8 +18,8 @@ const (
 	defaultSegmentSize = 16 * mib
 	// minSegmentSize is the smallest segment_size accepted.
 	minSegmentSize = 1 * mib
-	// defaultSmallWriteReserve is the end of each segment kept for small writes: about 5,000
-	// queue metadata updates.
+	// defaultSmallWriteReserve is the end of each segment kept for small writes: hundreds to
+	// thousands of queue reads and completions, by the size of the queue's metadata.
 	defaultSmallWriteReserve = 1 * mib
 	// defaultMinFreeSpace is the free space of the volume that new data may not take: room for
 	// eight bookkeeping segments of a 1 MiB reserve each when the clients' heads run out.
@@ -40,8 +40,9 @@ type Config struct {
 	// the kernel with write(2) and survives the process being killed, not a power loss.
 	FSync bool `mapstructure:"fsync"`
 	// SmallWriteReserve is the number of bytes at the end of each segment that only small
-	// writes (under 4 KiB of values: queue metadata, deletes) may use, so that they still succeed
-	// when the disk is too full for a new segment (default 1 MiB, less than segment_size/2).
+	// writes, the batches that add no key (a queue's reads, completions and metadata, a
+	// receiver's offsets), may use, so that they still succeed when the disk is too full for a
+	// new segment (default 1 MiB, less than segment_size/2).
 	SmallWriteReserve int64 `mapstructure:"small_write_reserve"`
 	// MinFreeSpace is the free space in bytes that new data may not take from the volume: a
 	// write that needs a new segment is refused when less would remain, while small writes may

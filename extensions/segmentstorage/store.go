@@ -24,11 +24,6 @@ import (
 )
 
 const (
-	// smallWrite is the size of the values of new keys under which a Batch is a small write,
-	// which may use the reserve at the end of a segment and the volume's min_free_space: the
-	// queue's reads, deletes and metadata updates, however many items the metadata lists, as
-	// they replace values or delete them.
-	smallWrite = 4 << 10
 	// maxKeptBuffer is the largest record buffer a store keeps between writes.
 	maxKeptBuffer = 8 * mib
 	// entryOverhead is what a Set costs on disk besides its key and value, about: the type, two
@@ -44,7 +39,7 @@ type storeOptions struct {
 	dir         string
 	segmentSize int64
 	reserve     int64
-	minFree     int64 // free space of the volume that only small writes may take
+	minFree     int64 // free space of the volume that only bookkeeping may take
 	fsync       bool
 	logger      *zap.Logger
 	onClose     func(*store)
@@ -366,7 +361,7 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 func (s *store) batch(ops []*storage.Operation) error {
 	rec := s.newRecord()
 	offs := s.offs[:0]
-	writes, newBytes := 0, 0
+	writes, adds := 0, false
 	for _, op := range ops {
 		if op == nil {
 			return errors.New("segment_storage: nil operation in a batch")
@@ -377,7 +372,7 @@ func (s *store) batch(ops []*storage.Operation) error {
 			rec, off = appendSet(rec, op.Key, op.Value)
 			writes++
 			if _, ok := s.index[op.Key]; !ok {
-				newBytes += len(op.Value)
+				adds = true
 			}
 		case storage.Delete:
 			rec = appendDelete(rec, op.Key)
@@ -397,7 +392,9 @@ func (s *store) batch(ops []*storage.Operation) error {
 		}
 		sealRecord(rec)
 		var err error
-		if seg, at, err = s.append(rec, newBytes < smallWrite); err != nil {
+		// A batch that adds no key is bookkeeping: a queue's reads, completions and metadata,
+		// a receiver's offsets. It replaces or deletes data, so the space it takes comes back.
+		if seg, at, err = s.append(rec, !adds); err != nil {
 			return err
 		}
 	}
@@ -504,13 +501,13 @@ func (s *store) read(key string) ([]byte, error) {
 }
 
 // append writes a sealed record to the head, starting a new segment if it does not fit, and
-// returns where it went. Only small writes may use the last opts.reserve bytes of a segment.
-func (s *store) append(rec []byte, small bool) (*segment, int64, error) {
+// returns where it went. Only bookkeeping may use the last opts.reserve bytes of a segment.
+func (s *store) append(rec []byte, bookkeeping bool) (*segment, int64, error) {
 	need := int64(len(rec))
 	h := s.head
-	if h == nil || !s.fits(h, need, small) {
+	if h == nil || !s.fits(h, need, bookkeeping) {
 		var err error
-		if h, err = s.roll(need, small); err != nil {
+		if h, err = s.roll(need, bookkeeping); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -527,9 +524,9 @@ func (s *store) append(rec []byte, small bool) (*segment, int64, error) {
 	return h, at, nil
 }
 
-func (s *store) fits(h *segment, need int64, small bool) bool {
+func (s *store) fits(h *segment, need int64, bookkeeping bool) bool {
 	limit := h.size
-	if !small {
+	if !bookkeeping {
 		limit -= s.opts.reserve
 	}
 	return h.used+need <= limit
@@ -551,16 +548,16 @@ func (s *store) failed(h *segment, err error) error {
 
 // roll starts a new head segment with room for need bytes, and cuts the old head's file after
 // its last record to give back the space it did not use. A segment may not take the volume's
-// last opts.minFree bytes; a small write that cannot have a whole segment gets one just large
+// last opts.minFree bytes; bookkeeping that cannot have a whole segment gets one just large
 // enough for it and a reserve, from those bytes if it must.
-func (s *store) roll(need int64, small bool) (*segment, error) {
+func (s *store) roll(need int64, bookkeeping bool) (*segment, error) {
 	size := max(s.opts.segmentSize, magicSize+need+s.opts.reserve)
 	err := s.leavesFree(size)
 	var seg *segment
 	if err == nil {
 		seg, err = s.create(size)
 	}
-	if err != nil && small && errors.Is(err, storage.ErrStorageFull) {
+	if err != nil && bookkeeping && errors.Is(err, storage.ErrStorageFull) {
 		seg, err = s.create(magicSize + need + s.opts.reserve)
 	}
 	if err != nil {
@@ -701,7 +698,7 @@ func (s *store) moveLive(old *segment) error {
 	for len(keys) > 0 {
 		rec := s.newRecord()
 		offs := s.offs[:0]
-		valueBytes, n := 0, 0
+		n := 0
 		for ; n < len(keys) && (n == 0 || len(rec) < mib); n++ {
 			v, err := s.read(keys[n])
 			if err != nil {
@@ -710,11 +707,10 @@ func (s *store) moveLive(old *segment) error {
 			var off int
 			rec, off = appendSet(rec, keys[n], v)
 			offs = append(offs, off)
-			valueBytes += len(v)
 		}
 		s.offs = offs
 		sealRecord(rec)
-		seg, at, err := s.append(rec, valueBytes < smallWrite)
+		seg, at, err := s.append(rec, false) // moving data may wait for space
 		if err != nil {
 			return err
 		}
