@@ -261,3 +261,33 @@ func TestMinFreeSpace(t *testing.T) {
 	require.Empty(t, q.items)
 	require.NoError(t, q.put(100<<10), "space came back")
 }
+
+// TestSmallLiveDataDoesNotPinASegment leaves a small item behind in the oldest segment (as
+// exporterhelper leaves an item whose deletion failed) on a volume where no whole segment
+// fits above min_free_space: once the queue has drained, the item is moved to the head and the
+// segment given back, so that puts work again.
+func TestSmallLiveDataDoesNotPinASegment(t *testing.T) {
+	const capacity, minFree = 6 * mib, 2 * mib
+	dir := t.TempDir()
+	s, _ := openTestStore(t, dir, func(o *storeOptions) {
+		o.minFree = minFree
+		o.freeSpace = func(string) (int64, error) { return capacity - dirSize(t, dir), nil }
+	})
+	ctx := context.Background()
+	require.NoError(t, s.Set(ctx, "left-behind", value("left-behind", 100)))
+	q := newQueue(t, s)
+	for q.put(100<<10) == nil {
+	}
+	require.NotEmpty(t, q.items)
+	for range 50 { // retries rewrite the metadata until the head is a segment of the kept space
+		require.NoError(t, s.Set(ctx, "qmv0", bytes.Repeat([]byte("m"), 8<<10)))
+	}
+	for q.read < q.write {
+		if i := q.next(); q.items[i] != nil {
+			q.complete(i)
+		}
+	}
+	require.NoError(t, q.put(100<<10), "space came back")
+	require.NotEqual(t, filepath.Join(dir, segmentName(1)), s.segments[0].path, "the first segment was given back")
+	requireState(t, s, []string{"left-behind"}, map[string][]byte{"left-behind": value("left-behind", 100)})
+}

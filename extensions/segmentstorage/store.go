@@ -645,7 +645,9 @@ func syncDir(dir string) error {
 // compact deletes the oldest segment while it holds no live data. When the segments behind
 // the head hold more dead data than both a segment and a quarter of their size, it first moves
 // the live data of the oldest segment to the head. It does not move data sooner: the live
-// items of a queue's oldest segment are usually the next ones to be read and deleted.
+// items of a queue's oldest segment are usually the next ones to be read and deleted. Moving
+// at most a quarter of the reserve is bookkeeping: it gives a segment back, so it may use the
+// reserve (an item the queue lost track of must not pin a segment on a full disk).
 // Segments go oldest first only: a Delete in a newer segment must outlive the Sets it hides in
 // older ones, and going in order guarantees it without tracking which Delete hides what.
 func (s *store) compact() {
@@ -710,7 +712,7 @@ func (s *store) moveLive(old *segment) error {
 		}
 		s.offs = offs
 		sealRecord(rec)
-		seg, at, err := s.append(rec, false) // moving data may wait for space
+		seg, at, err := s.append(rec, old.live <= s.opts.reserve/4)
 		if err != nil {
 			return err
 		}
