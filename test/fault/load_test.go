@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/lookoutdev/lookout/test/fault/faultproxy"
 )
 
 // Numbered data: every log line, span and metric sample carries an ID ("<run>-l-0000042"), so
@@ -250,7 +252,7 @@ func randomID() [16]byte {
 	return b
 }
 
-// spans is one trace whose spans are named by their IDs.
+// spans is one trace of one operation whose spans carry their IDs in SpanIDAttribute.
 func spans(service string, ids []string) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -261,7 +263,8 @@ func spans(service string, ids []string) ptrace.Traces {
 	now := time.Now()
 	for i, id := range ids {
 		sp := ss.Spans().AppendEmpty()
-		sp.SetName(id)
+		sp.SetName("GET /items")
+		sp.Attributes().PutStr(faultproxy.SpanIDAttribute, id)
 		sp.SetTraceID(tid)
 		var sid [8]byte
 		binary.BigEndian.PutUint64(sid[:], uint64(i+1))

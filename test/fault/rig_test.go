@@ -249,7 +249,7 @@ func (r *rig) stored(ctx context.Context, s signal) (map[string]int, error) {
 	case sigTraces:
 		// 15-second slices: at the full scale's 10x (5,000 spans/s) a 2-minute answer was too
 		// large for Jaeger to give within the minute a check allowed.
-		return r.jaeger.SpanNames(ctx, "fault-"+r.id, r.started.Add(-time.Minute), time.Now().Add(time.Minute), 15*time.Second)
+		return r.jaeger.SpanTags(ctx, "fault-"+r.id, faultproxy.SpanIDAttribute, r.started.Add(-time.Minute), time.Now().Add(time.Minute), 15*time.Second)
 	default:
 		series, err := r.prom.RawValues(ctx, fmt.Sprintf(`%s{run=%q}`, probeMetric, r.id), time.Since(r.started)+2*time.Minute)
 		if err != nil {

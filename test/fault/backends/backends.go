@@ -299,10 +299,11 @@ func StartJaeger(t testing.TB) *Jaeger {
 	return j
 }
 
-// SpanNames returns how many spans of each name Jaeger has for service, among traces that
-// started between from and to. It asks in slices of step, so that no answer is too large. Jaeger
-// merges identical copies of a span, so duplicates are counted at the proxy, not here.
-func (j *Jaeger) SpanNames(ctx context.Context, service string, from, to time.Time, step time.Duration) (map[string]int, error) {
+// SpanTags returns how many spans with each value of the tag key Jaeger has for service, among
+// traces that started between from and to. It asks in slices of step, so that no answer is too
+// large. Jaeger merges identical copies of a span, so duplicates are counted at the proxy, not
+// here.
+func (j *Jaeger) SpanTags(ctx context.Context, service, key string, from, to time.Time, step time.Duration) (map[string]int, error) {
 	out := map[string]int{}
 	seen := map[string]bool{} // a trace across two slices is in both answers
 	for s := from; s.Before(to); s = s.Add(step) {
@@ -325,7 +326,10 @@ func (j *Jaeger) SpanNames(ctx context.Context, service string, from, to time.Ti
 			Data []struct {
 				TraceID string `json:"traceID"`
 				Spans   []struct {
-					OperationName string `json:"operationName"`
+					Tags []struct {
+						Key   string `json:"key"`
+						Value any    `json:"value"`
+					} `json:"tags"`
 				} `json:"spans"`
 			} `json:"data"`
 		}
@@ -338,7 +342,11 @@ func (j *Jaeger) SpanNames(ctx context.Context, service string, from, to time.Ti
 			}
 			seen[tr.TraceID] = true
 			for _, sp := range tr.Spans {
-				out[sp.OperationName]++
+				for _, tag := range sp.Tags {
+					if tag.Key == key {
+						out[fmt.Sprint(tag.Value)]++
+					}
+				}
 			}
 		}
 	}

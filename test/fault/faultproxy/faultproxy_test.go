@@ -127,11 +127,13 @@ func TestTracesFaults(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	client := ptraceotlp.NewGRPCClient(conn)
-	export := func(names ...string) error {
+	export := func(ids ...string) error {
 		td := ptrace.NewTraces()
 		ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-		for _, n := range names {
-			ss.Spans().AppendEmpty().SetName(n)
+		for _, id := range ids {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetName("op")
+			sp.Attributes().PutStr(SpanIDAttribute, id)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -26,7 +26,7 @@ import (
 type TracesOptions struct {
 	// Target is the backend's OTLP/gRPC host:port (plain text).
 	Target string
-	// Items returns the IDs of the spans of a request; nil: the span names.
+	// Items returns the IDs of the spans of a request; nil: SpanIDs.
 	Items func(ptrace.Traces) []string
 	// TLS, when set, makes the proxy serve TLS with it (set ClientAuth for mTLS).
 	TLS *tls.Config
@@ -59,7 +59,7 @@ func StartTraces(opts TracesOptions) (*Traces, error) {
 		addr = "127.0.0.1:0"
 	}
 	if opts.Items == nil {
-		opts.Items = SpanNames
+		opts.Items = SpanIDs
 	}
 	// The listener stays plain: grpc does the TLS handshake itself (credentials.NewTLS).
 	ln, err := newListener(addr, nil)
@@ -76,15 +76,21 @@ func StartTraces(opts TracesOptions) (*Traces, error) {
 	return p, nil
 }
 
-// SpanNames returns the name of every span.
-func SpanNames(td ptrace.Traces) []string {
+// SpanIDAttribute is the span attribute that holds a span's number in the fault suite: the
+// spans' names are few, as a service's operations are (span metrics make a series of each).
+const SpanIDAttribute = "fault.id"
+
+// SpanIDs returns the SpanIDAttribute of every span.
+func SpanIDs(td ptrace.Traces) []string {
 	var out []string
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
 		ss := td.ResourceSpans().At(i).ScopeSpans()
 		for j := 0; j < ss.Len(); j++ {
 			spans := ss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				out = append(out, spans.At(k).Name())
+				if id, ok := spans.At(k).Attributes().Get(SpanIDAttribute); ok {
+					out = append(out, id.Str())
+				}
 			}
 		}
 	}
