@@ -179,7 +179,7 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 	require.NotNil(t, sm)
 
 	// Names the generated dashboards and rules read, which must arrive in this pipeline.
-	mustArrive := []string{"up", "target_info", sm.Calls, sm.Duration + "_bucket", sm.Duration + "_count"}
+	mustArrive := []string{"up", sm.Calls, sm.Duration + "_bucket", sm.Duration + "_count"}
 	for _, from := range []string{"otelcol_process_uptime", "otelcol_process_cpu_seconds", "otelcol_process_memory_rss",
 		"otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity", "otelcol_receiver_accepted_spans",
 		"otelcol_exporter_sent_metric_points", "otelcol_processor_incoming_items",
