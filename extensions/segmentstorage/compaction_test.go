@@ -291,3 +291,40 @@ func TestSmallLiveDataDoesNotPinASegment(t *testing.T) {
 	require.NotEqual(t, filepath.Join(dir, segmentName(1)), s.segments[0].path, "the first segment was given back")
 	requireState(t, s, []string{"left-behind"}, map[string][]byte{"left-behind": value("left-behind", 100)})
 }
+
+// TestDrainedQueuesGiveBackTheirSegments has two queues share a volume with room for neither to
+// take a second segment above min_free_space. Both fill their head segment, are refused, and
+// drain: each head is then all dead data but its metadata, and a put must still work (the head's
+// metadata moves to a small segment and the head is given back), else each queue would wait for
+// ever for the space the other keeps.
+func TestDrainedQueuesGiveBackTheirSegments(t *testing.T) {
+	const capacity, minFree = 4*mib + mib/2, 2 * mib
+	a, b := t.TempDir(), t.TempDir()
+	volume := func(o *storeOptions) {
+		o.minFree = minFree
+		o.freeSpace = func(string) (int64, error) { return capacity - dirSize(t, a) - dirSize(t, b), nil }
+	}
+	sa, _ := openTestStore(t, a, volume)
+	sb, _ := openTestStore(t, b, volume)
+	queues := []*queue{newQueue(t, sa), newQueue(t, sb)}
+	for _, q := range queues {
+		var err error
+		for err == nil {
+			err = q.put(100 << 10)
+		}
+		require.ErrorIs(t, err, storage.ErrStorageFull)
+	}
+	for _, q := range queues {
+		for q.read < q.write {
+			if i := q.next(); q.items[i] != nil {
+				q.complete(i)
+			}
+		}
+		require.Empty(t, q.items)
+		require.Len(t, q.s.segments, 1)
+	}
+	for i, q := range queues {
+		require.NoError(t, q.put(100<<10), "queue %d: a drained queue takes data again", i)
+		requireState(t, q.s, []string{"qmv0", fmt.Sprint(q.write - 1)}, map[string][]byte{"qmv0": q.meta, fmt.Sprint(q.write - 1): q.items[q.write-1]})
+	}
+}

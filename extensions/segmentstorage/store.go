@@ -507,7 +507,11 @@ func (s *store) append(rec []byte, bookkeeping bool) (*segment, int64, error) {
 	h := s.head
 	if h == nil || !s.fits(h, need, bookkeeping) {
 		var err error
-		if h, err = s.roll(need, bookkeeping); err != nil {
+		h, err = s.roll(need, bookkeeping)
+		if errors.Is(err, storage.ErrStorageFull) && s.reclaim() {
+			h, err = s.roll(need, bookkeeping)
+		}
+		if err != nil {
 			return nil, 0, err
 		}
 	}
@@ -572,6 +576,30 @@ func (s *store) roll(need int64, bookkeeping bool) (*segment, error) {
 	s.segments = append(s.segments, seg)
 	s.head = seg
 	return seg, nil
+}
+
+// reclaim gives back the only segment of a client that holds almost no live data (a drained
+// queue's full head) when no new segment can be had: its live entries move to a small segment,
+// as bookkeeping, and it is deleted. Without it, drained queues that share a full volume each
+// keep a segment of dead data and wait for ever for the space the others keep. It reports
+// whether it gave one back; it does not when that would give back less than twice the reserve.
+func (s *store) reclaim() bool {
+	if len(s.segments) != 1 {
+		return false
+	}
+	old := s.segments[0]
+	if old.live > s.opts.reserve/4 || old.size-old.live <= 2*s.opts.reserve {
+		return false
+	}
+	if _, err := s.roll(old.live, true); err != nil {
+		return false
+	}
+	if err := s.moveLive(old); err != nil {
+		s.opts.logger.Debug("segment_storage: cannot reclaim a segment", zap.String("file", old.path), zap.Error(err))
+		return false
+	}
+	s.compact()
+	return s.segments[0] != old
 }
 
 // leavesFree returns a fullError if a new segment of size bytes would leave less than
@@ -688,7 +716,8 @@ func (s *store) dead() (dead, used int64) {
 	return dead, used
 }
 
-// moveLive copies the live entries of old to the head, in records of about 1 MiB.
+// moveLive copies the live entries of old to the head, in records of about 1 MiB. Its buffers
+// are its own, not the store's: reclaim runs it while a batch's record waits in those.
 func (s *store) moveLive(old *segment) error {
 	var keys []string
 	for k, e := range s.index {
@@ -698,8 +727,8 @@ func (s *store) moveLive(old *segment) error {
 	}
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(s.index[a].off, s.index[b].off) })
 	for len(keys) > 0 {
-		rec := s.newRecord()
-		offs := s.offs[:0]
+		rec := make([]byte, headerSize)
+		var offs []int
 		n := 0
 		for ; n < len(keys) && (n == 0 || len(rec) < mib); n++ {
 			v, err := s.read(keys[n])
@@ -710,13 +739,11 @@ func (s *store) moveLive(old *segment) error {
 			rec, off = appendSet(rec, keys[n], v)
 			offs = append(offs, off)
 		}
-		s.offs = offs
 		sealRecord(rec)
 		seg, at, err := s.append(rec, old.live <= s.opts.reserve/4)
 		if err != nil {
 			return err
 		}
-		s.keepBuffer(rec)
 		for i, k := range keys[:n] {
 			s.put(k, entry{seg: seg, off: at + int64(offs[i]), n: s.index[k].n})
 		}

@@ -120,6 +120,7 @@ func TestDiskFull(t *testing.T) {
 	for _, k := range spans.errs {
 		failed += k
 	}
+	t.Logf("spans: %d calls failed %v, the last with: %s", failed, spans.errs, spans.lastErr)
 	r.record(diskFullScenario(), recovery, map[signal]string{
 		sigLogs: fmt.Sprintf("%d MiB tmpfs filled: podlogs paused and retried; the log says `%s`",
 			stateFSSize>>20, strings.ReplaceAll(errorField(said), r.agent.runDir, "$LOOKOUT_RUN_DIR")),

@@ -124,15 +124,17 @@ type otlpSender struct {
 	batch   int
 	giveUp  time.Duration
 
-	seq      atomic.Int64
-	queue    chan []string
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	want     []string
-	refused  int // items given up after retrying
-	shed     int // items never sent: the sender's own queue was full
-	errs     map[codes.Code]int
-	attempts int
+	seq       atomic.Int64
+	queue     chan []string
+	abandoned atomic.Bool // close gave up what is left
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	want      []string
+	refused   int // items given up after retrying
+	shed      int // items never sent: the sender's own queue was full
+	errs      map[codes.Code]int
+	lastErr   string // the last error a call returned
+	attempts  int
 }
 
 func newOTLPSender(addr, kind, id string, batch, workers int) (*otlpSender, error) {
@@ -171,10 +173,13 @@ func (s *otlpSender) offer(n int) {
 	}
 }
 
-// close stops taking batches and waits for the queued ones to be sent or given up.
+// close stops taking batches and waits for the queued ones to be sent; what is not sent giveUp
+// after close is given up (else a queue of batches, each retried for giveUp, could take hours).
 func (s *otlpSender) close() {
 	close(s.queue)
+	abandon := time.AfterFunc(s.giveUp, func() { s.abandoned.Store(true) })
 	s.wg.Wait()
+	abandon.Stop()
 	_ = s.conn.Close()
 }
 
@@ -189,6 +194,12 @@ func (s *otlpSender) send(ids []string) {
 	deadline := time.Now().Add(s.giveUp)
 	backoff := 100 * time.Millisecond
 	for {
+		if s.abandoned.Load() {
+			s.mu.Lock()
+			s.refused += len(ids)
+			s.mu.Unlock()
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var err error
 		if s.kind == "s" {
@@ -205,6 +216,7 @@ func (s *otlpSender) send(ids []string) {
 			return
 		}
 		s.errs[status.Code(err)]++
+		s.lastErr = err.Error()
 		s.mu.Unlock()
 		if time.Now().After(deadline) || !retryable(err) {
 			s.mu.Lock()
@@ -232,6 +244,7 @@ type sendStats struct {
 	want             []string
 	refused, shed    int
 	errs             map[codes.Code]int
+	lastErr          string
 	attempts         int
 	sentItems, items int
 }
@@ -243,7 +256,7 @@ func (s *otlpSender) stats() sendStats {
 	for k, v := range s.errs {
 		errs[k] = v
 	}
-	return sendStats{want: append([]string(nil), s.want...), refused: s.refused, shed: s.shed, errs: errs, attempts: s.attempts}
+	return sendStats{want: append([]string(nil), s.want...), refused: s.refused, shed: s.shed, errs: errs, lastErr: s.lastErr, attempts: s.attempts}
 }
 
 func randomID() [16]byte {
