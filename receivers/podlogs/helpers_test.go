@@ -36,6 +36,7 @@ import (
 type sink struct {
 	mu      sync.Mutex
 	counts  map[string]int
+	firstAt map[string]int64 // token → records accepted before its first arrival
 	records []plog.LogRecord
 	res     []map[string]any
 	keep    bool
@@ -52,7 +53,7 @@ const (
 	sinkPermanentOnce
 )
 
-func newSink() *sink { return &sink{counts: map[string]int{}} }
+func newSink() *sink { return &sink{counts: map[string]int{}, firstAt: map[string]int64{}} }
 
 func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
@@ -76,6 +77,9 @@ func (s *sink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				for _, tok := range tokens(lr.Body().AsString()) {
+					if s.counts[tok] == 0 {
+						s.firstAt[tok] = s.accepted.Load()
+					}
 					s.counts[tok]++
 				}
 				if s.keep {
@@ -106,6 +110,17 @@ func tokens(body string) []string {
 		out = append(out, body[i+2:i+j])
 		body = body[i+j+2:]
 	}
+}
+
+// arrivedAfter returns how many records had been accepted when the last of want first arrived.
+func (s *sink) arrivedAfter(want []string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, w := range want {
+		n = max(n, s.firstAt[w])
+	}
+	return n
 }
 
 // missing returns the expected tokens not seen, and how many were seen more than once.
