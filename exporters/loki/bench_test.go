@@ -2,10 +2,14 @@ package lokiexporter
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -132,4 +136,63 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 	b.ReportMetric(total/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(float64(bodyBytes)/float64(lines), "bytes/line")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/line")
+}
+
+// BenchmarkCompress compares, on one push body, the snappy encoder the exporter uses
+// (golang/snappy) with s2's snappy-compatible one: podlogs-shaped records whose logfmt lines are
+// padded to 200 B and 1 KiB with a trace ID and a detail of words, as bench/ generates them.
+func BenchmarkCompress(b *testing.B) {
+	encoders := []struct {
+		name   string
+		encode func(dst, src []byte) []byte
+	}{{"golang-snappy", snappy.Encode}, {"s2-snappy", s2.EncodeSnappy}}
+	for _, size := range []int{200, 1024} {
+		raw := pushBody(b, size)
+		for _, e := range encoders {
+			b.Run(fmt.Sprintf("line=%dB/encoder=%s", size, e.name), func(b *testing.B) {
+				dst := make([]byte, snappy.MaxEncodedLen(len(raw)))
+				var n int
+				b.SetBytes(int64(len(raw)))
+				for b.Loop() {
+					n = len(e.encode(dst, raw))
+				}
+				b.ReportMetric(float64(n)/float64(len(raw)), "ratio")
+			})
+		}
+	}
+}
+
+// pushBody is the uncompressed protobuf push body of 1,000 podlogs-shaped records with lines of
+// size bytes.
+func pushBody(b *testing.B, size int) []byte {
+	words := strings.Fields("order cart user payment session token cache query row table shard replica leader retry backoff request response latency bytes queue worker pool stream batch commit lock")
+	rng := rand.New(rand.NewPCG(1, 2))
+	ld := podlogsShape(1000)
+	rls := ld.ResourceLogs()
+	for i := range rls.Len() {
+		lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
+		for j := range lrs.Len() {
+			body := lrs.At(j).Body()
+			line := fmt.Appendf([]byte(body.Str()), " trace_id=%016x%016x detail=\"", rng.Uint64(), rng.Uint64())
+			for len(line) < size {
+				line = append(line, words[rng.IntN(len(words))]...)
+				line = append(line, ' ')
+			}
+			body.SetStr(string(line[:size]))
+		}
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.Client.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
+	enc := newEncoder(cfg)
+	batches, _ := enc.group(ld)
+	if len(batches) != 1 {
+		b.Fatalf("group: %d batches, want 1", len(batches))
+	}
+	req := batches[0].pushRequest()
+	raw, release, err := enc.marshalProtobuf(batches[0], &req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	return append([]byte(nil), raw...)
 }

@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
-	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -634,10 +634,12 @@ func (e *encoder) marshalProtobuf(tb *tenantBatch, req *push.PushRequest) (raw [
 
 // compress returns raw compressed with snappy, in a buffer of its own at its exact size.
 func (e *encoder) compress(raw []byte) []byte {
-	out := e.getBuf(s2.MaxEncodedLen(len(raw)))
+	out := e.getBuf(snappy.MaxEncodedLen(len(raw)))
 	defer e.bufs.Put(out)
-	// s2's snappy-compatible encoder: the same block format as golang/snappy, faster.
-	return append([]byte(nil), s2.EncodeSnappy(*out, raw)...)
+	// golang/snappy rather than s2's snappy-compatible encoder: the same block format, as fast on
+	// 200 B lines and faster on long ones (BenchmarkCompress: about 10% on 1 KiB lines; `make
+	// bench`'s 1 KiB pod logs: 9% less CPU in all), for a few per cent more bytes.
+	return append([]byte(nil), snappy.Encode(*out, raw)...)
 }
 
 func (e *encoder) getBuf(n int) *[]byte {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/golang/snappy"
 	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
@@ -154,7 +155,7 @@ func (r *pushRequest) split(maxSize int, size func(entries, bytes int) int) ([]x
 				raw = append(raw, group[j].raw...)
 				entries += group[j].entries
 			}
-			req.add(tenantPart{tenant: group[i].tenant, entries: entries, size: len(raw), blocks: [][]byte{s2.EncodeSnappy(nil, raw)}})
+			req.add(tenantPart{tenant: group[i].tenant, entries: entries, size: len(raw), blocks: [][]byte{snappy.Encode(nil, raw)}})
 			i = j
 		}
 		out = append(out, req)
