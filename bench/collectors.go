@@ -15,13 +15,20 @@ import (
 	"github.com/lookoutdev/lookout/internal/freeport"
 )
 
-//go:embed configs/upstream.yaml
-var upstreamConfig []byte
+var (
+	//go:embed configs/upstream.yaml
+	upstreamConfig []byte
+	//go:embed configs/upstream-durable.yaml
+	upstreamDurableConfig []byte
+)
 
 // Collector names.
 const (
 	Lookout  = "lookout"
 	Upstream = "upstream"
+	// UpstreamDurable is the upstream binary with upstream.yaml and upstream-durable.yaml merged:
+	// Lookout's guarantees for logs and traces (on-disk queues, span metrics, service graph).
+	UpstreamDurable = "upstream-durable"
 )
 
 // collector is one binary under test and how to run it.
@@ -98,12 +105,22 @@ func (c collector) startOnce(ctx context.Context, runDir string, s *sinks) (*pro
 			"LOKI_URL=http://" + s.loki.addr + "/loki/api/v1/push",
 			"TEMPO_ENDPOINT=" + s.otlpGRPC.addr,
 		}
-	case Upstream:
-		cfg := filepath.Join(runDir, "upstream.yaml")
-		if err := os.WriteFile(cfg, upstreamConfig, 0o644); err != nil {
-			return nil, fmt.Errorf("write upstream config: %w", err)
+	case Upstream, UpstreamDurable:
+		type config struct {
+			file string
+			text []byte
 		}
-		args = []string{"--config", "file:" + cfg}
+		configs := []config{{"upstream.yaml", upstreamConfig}}
+		if c.name == UpstreamDurable {
+			configs = append(configs, config{"upstream-durable.yaml", upstreamDurableConfig})
+		}
+		for _, cf := range configs {
+			cfg := filepath.Join(runDir, cf.file)
+			if err := os.WriteFile(cfg, cf.text, 0o644); err != nil {
+				return nil, fmt.Errorf("write %s: %w", cf.file, err)
+			}
+			args = append(args, "--config", "file:"+cfg) // later files are merged over earlier ones
+		}
 		env = []string{
 			"BENCH_RUN_DIR=" + runDir,
 			"BENCH_HEALTH=" + a.health,

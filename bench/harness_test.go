@@ -338,6 +338,7 @@ func TestUpdateDoc(t *testing.T) {
 		Results: []Result{
 			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: Lookout, Items: 2e6, CPU: 2 * time.Second, Window: 4 * time.Second, PeakRSS: 90 * mib, SteadyRSS: 80 * mib},
 			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: Upstream, Items: 2e6, CPU: 20 * time.Second, Window: 20 * time.Second, PeakRSS: 200 * mib, SteadyRSS: 150 * mib},
+			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: UpstreamDurable, Items: 2e6, CPU: 25 * time.Second, Window: 25 * time.Second, PeakRSS: 210 * mib, SteadyRSS: 160 * mib},
 			{Scenario: "idle", Kind: KindIdle, Collector: Lookout, CPU: time.Second, Window: time.Minute, PeakRSS: 70 * mib, SteadyRSS: 65 * mib},
 		}}
 	require.NoError(t, UpdateDoc(path, rep))
@@ -352,6 +353,8 @@ func TestUpdateDoc(t *testing.T) {
 	require.Equal(t, 2, strings.Count(got, "| 2026-11-25 12:00 | `abc1234` | 0.5 0.4 0.3 | 1.0 / 10.0 | 90 |"))
 	require.Contains(t, got, "| pod logs, 200 B lines | lookout | 2000000 | 1.00 | 0.10 | 500000 | 90 |")
 	require.Contains(t, got, "CPU per line 0.10× upstream (target ≤ 0.2×): met")
+	require.Contains(t, got, "| pod logs, 200 B lines | upstream-durable | 2000000 | 12.50 | 1.25 | 80000 | 210 |")
+	require.Contains(t, got, "pod logs, 200 B lines: CPU per item 0.08× upstream-durable")
 	require.Contains(t, got, "idle: steady RSS 65 MiB (target ≤ 60 MiB): **missed**")
 	require.Contains(t, got, "| idle | lookout |  | 1.00 s/min |")
 

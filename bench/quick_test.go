@@ -9,13 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestQuick runs the quick scenarios through both collectors (about a minute and a half): every
-// generated item must arrive, and every figure the table shows must have been measured. It
-// checks that the harness and both pipelines work; it does not judge speed (make bench does,
-// on a quiet machine).
+// TestQuick runs the quick scenarios through every collector (lookout and upstream in all,
+// upstream-durable in those of logs and traces; under two minutes): every generated item must
+// arrive, and every figure the table shows must have been measured. It checks that the harness
+// and the pipelines work; it does not judge speed (make bench does, on a quiet machine).
 func TestQuick(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs both collectors for about a minute and a half")
+		t.Skip("runs three collectors for about two minutes")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -36,8 +36,12 @@ func TestQuick(t *testing.T) {
 		t.Errorf("%s, %s: %v", f.Scenario, f.Collector, f.Err)
 	}
 	for _, sc := range QuickScenarios() {
-		for _, c := range []string{Lookout, Upstream} {
+		for _, c := range []string{Lookout, Upstream, UpstreamDurable} {
 			r, ok := rep.find(sc.Name, c)
+			if c == UpstreamDurable && sc.Kind != KindLogs && sc.Kind != KindTraces {
+				require.False(t, ok, "%s: upstream-durable ran where its config is upstream's", sc.Name)
+				continue
+			}
 			require.True(t, ok, "%s, %s: no result", sc.Name, c)
 			require.Positive(t, r.PeakRSS, "%s, %s: peak RSS", sc.Name, c)
 			require.Positive(t, r.SteadyRSS, "%s, %s: steady RSS", sc.Name, c)

@@ -109,7 +109,7 @@ func (r *Report) Markdown() string {
 	var notes []string
 	for _, sc := range r.scenarios() {
 		up, hasUp := r.find(sc, Upstream)
-		for _, c := range []string{Lookout, Upstream, "cat"} {
+		for _, c := range []string{Lookout, Upstream, UpstreamDurable, "cat"} {
 			res, ok := r.find(sc, c)
 			if !ok {
 				continue
@@ -209,6 +209,10 @@ func (r *Report) targets() string {
 			}
 		case KindIdle:
 			check(l.SteadyRSS <= 60*mib, "%s: steady RSS %.0f MiB (target ≤ 60 MiB)", sc, float64(l.SteadyRSS)/mib)
+		}
+		if d, ok := r.find(sc, UpstreamDurable); ok && d.Err == nil && d.CPUPerMillion() > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: CPU per item %.2f× upstream-durable (upstream with Lookout's guarantees; a comparison, not a target)",
+				sc, l.CPUPerMillion()/d.CPUPerMillion()))
 		}
 	}
 	if len(lines) == 0 {

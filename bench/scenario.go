@@ -120,9 +120,20 @@ type Options struct {
 	Lookout, Upstream string // the binaries
 	Work              string // data, run directories (with each collector's output) and profiles
 	Scenarios         []Scenario
-	Collectors        []string  // default: lookout, upstream
+	Collectors        []string  // default: lookout, upstream, upstream-durable
 	Profile           bool      // take a CPU profile of each collector in each window (Work/profiles)
 	Log               io.Writer // progress; nil: none
+}
+
+// binary is the binary of the named collector; "" for an unknown name.
+func (o Options) binary(collector string) string {
+	switch collector {
+	case Lookout:
+		return o.Lookout
+	case Upstream, UpstreamDurable:
+		return o.Upstream
+	}
+	return ""
 }
 
 // harness holds what the runs of one Run share.
@@ -136,10 +147,10 @@ type harness struct {
 // collector that fails in one scenario gets a Result with Err; Run goes on with the rest.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if len(opts.Collectors) == 0 {
-		opts.Collectors = []string{Lookout, Upstream}
+		opts.Collectors = []string{Lookout, Upstream, UpstreamDurable}
 	}
 	for _, c := range opts.Collectors {
-		bin := map[string]string{Lookout: opts.Lookout, Upstream: opts.Upstream}[c]
+		bin := opts.binary(c)
 		if bin == "" {
 			return nil, fmt.Errorf("collector %q: no binary given", c)
 		}
@@ -210,7 +221,10 @@ func (h *harness) scenario(ctx context.Context, sc Scenario) ([]Result, error) {
 		return nil, fmt.Errorf("scenario %q: unknown kind %q", sc.Name, sc.Kind)
 	}
 	for _, name := range h.opts.Collectors {
-		c := collector{name: name, bin: map[string]string{Lookout: h.opts.Lookout, Upstream: h.opts.Upstream}[name]}
+		if name == UpstreamDurable && sc.Kind != KindLogs && sc.Kind != KindTraces {
+			continue // its config differs from upstream's for logs and traces only
+		}
+		c := collector{name: name, bin: h.opts.binary(name)}
 		runDir := filepath.Join(h.opts.Work, "runs", fmt.Sprintf("%s-%s", slug(sc.Name), name))
 		if err := prepareRunDir(runDir, logDir); err != nil {
 			return out, err

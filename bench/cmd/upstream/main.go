@@ -29,6 +29,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
@@ -92,6 +94,11 @@ func components() (otelcol.Factories, error) {
 	); err != nil {
 		return otelcol.Factories{}, fmt.Errorf("extensions: %w", err)
 	}
-	f.Connectors = map[component.Type]connector.Factory{}
+	if f.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
+		spanmetricsconnector.NewFactory(),
+		servicegraphconnector.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, fmt.Errorf("connectors: %w", err)
+	}
 	return f, nil
 }
