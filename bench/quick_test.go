@@ -38,8 +38,8 @@ func TestQuick(t *testing.T) {
 	for _, sc := range QuickScenarios() {
 		for _, c := range []string{Lookout, Upstream, UpstreamDurable} {
 			r, ok := rep.find(sc.Name, c)
-			if c == UpstreamDurable && sc.Kind != KindLogs && sc.Kind != KindTraces {
-				require.False(t, ok, "%s: upstream-durable ran where its config is upstream's", sc.Name)
+			if !runsIn(c, sc.Kind) {
+				require.False(t, ok, "%s: %s ran where its config is upstream's", sc.Name, c)
 				continue
 			}
 			require.True(t, ok, "%s, %s: no result", sc.Name, c)

@@ -136,6 +136,12 @@ func (o Options) binary(collector string) string {
 	return ""
 }
 
+// runsIn reports whether the named collector runs in scenarios of kind k: upstream-durable runs
+// only where its config differs from upstream's, for logs and traces.
+func runsIn(collector string, k Kind) bool {
+	return collector != UpstreamDurable || k == KindLogs || k == KindTraces
+}
+
 // harness holds what the runs of one Run share.
 type harness struct {
 	opts  Options
@@ -221,8 +227,8 @@ func (h *harness) scenario(ctx context.Context, sc Scenario) ([]Result, error) {
 		return nil, fmt.Errorf("scenario %q: unknown kind %q", sc.Name, sc.Kind)
 	}
 	for _, name := range h.opts.Collectors {
-		if name == UpstreamDurable && sc.Kind != KindLogs && sc.Kind != KindTraces {
-			continue // its config differs from upstream's for logs and traces only
+		if !runsIn(name, sc.Kind) {
+			continue
 		}
 		c := collector{name: name, bin: h.opts.binary(name)}
 		runDir := filepath.Join(h.opts.Work, "runs", fmt.Sprintf("%s-%s", slug(sc.Name), name))
