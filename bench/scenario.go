@@ -56,7 +56,7 @@ func FullScenarios() []Scenario {
 		{Name: "pod logs, 1 KiB lines", Kind: KindLogs, Pods: 20, Lines: 2_000_000, LineSize: 1024},
 		{Name: "OTLP traces, 5,000 spans/s", Kind: KindTraces, TraceRate: 5000, TraceWorkers: 2, TraceBatch: 100, Warmup: 10 * time.Second, Window: 30 * time.Second},
 		{Name: "OTLP traces, max rate", Kind: KindTraces, TraceWorkers: 4, TraceBatch: 200, Warmup: 10 * time.Second, Window: 30 * time.Second},
-		{Name: "scrape 100 targets × 1,000 series", Kind: KindMetrics, Targets: 100, Series: 1000, Window: 4 * scrapeInterval},
+		{Name: "scrape 100 targets × 1,000 series", Kind: KindMetrics, Targets: 100, Series: 1000, Window: 8 * scrapeInterval},
 		{Name: "idle", Kind: KindIdle, Warmup: 10 * time.Second, Window: 60 * time.Second},
 	}
 }
