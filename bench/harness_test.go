@@ -24,6 +24,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"gopkg.in/yaml.v3"
+
+	"github.com/lookoutdev/lookout/collector/config"
 )
 
 func TestLogSetFiles(t *testing.T) {
@@ -368,3 +371,17 @@ func TestSlug(t *testing.T) {
 }
 
 func staleNaN() float64 { return math.Float64frombits(value.StaleNaN) }
+
+// TestUpstreamDurableConnectors checks that upstream-durable makes span metrics and the service
+// graph as Lookout's local config does, so that the comparison stays one of implementations.
+func TestUpstreamDurableConnectors(t *testing.T) {
+	connectors := func(b []byte) any {
+		var cfg map[string]any
+		require.NoError(t, yaml.Unmarshal(b, &cfg))
+		require.Contains(t, cfg, "connectors")
+		return cfg["connectors"]
+	}
+	local, err := config.Get("local")
+	require.NoError(t, err)
+	require.Equal(t, connectors(local), connectors(upstreamDurableConfig))
+}
