@@ -31,6 +31,9 @@ const (
 	UpstreamDurable = "upstream-durable"
 )
 
+// Collectors are the collectors a run has unless told otherwise, in the table's order.
+var Collectors = []string{Lookout, Upstream, UpstreamDurable}
+
 // collector is one binary under test and how to run it.
 type collector struct {
 	name string

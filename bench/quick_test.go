@@ -36,7 +36,7 @@ func TestQuick(t *testing.T) {
 		t.Errorf("%s, %s: %v", f.Scenario, f.Collector, f.Err)
 	}
 	for _, sc := range QuickScenarios() {
-		for _, c := range []string{Lookout, Upstream, UpstreamDurable} {
+		for _, c := range Collectors {
 			r, ok := rep.find(sc.Name, c)
 			if !runsIn(c, sc.Kind) {
 				require.False(t, ok, "%s: %s ran where its config is upstream's", sc.Name, c)

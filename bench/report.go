@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,7 +110,7 @@ func (r *Report) Markdown() string {
 	var notes []string
 	for _, sc := range r.scenarios() {
 		up, hasUp := r.find(sc, Upstream)
-		for _, c := range []string{Lookout, Upstream, UpstreamDurable, "cat"} {
+		for _, c := range append(slices.Clone(Collectors), "cat") {
 			res, ok := r.find(sc, c)
 			if !ok {
 				continue

@@ -120,7 +120,7 @@ type Options struct {
 	Lookout, Upstream string // the binaries
 	Work              string // data, run directories (with each collector's output) and profiles
 	Scenarios         []Scenario
-	Collectors        []string  // default: lookout, upstream, upstream-durable
+	Collectors        []string  // default: Collectors
 	Profile           bool      // take a CPU profile of each collector in each window (Work/profiles)
 	Log               io.Writer // progress; nil: none
 }
@@ -153,7 +153,7 @@ type harness struct {
 // collector that fails in one scenario gets a Result with Err; Run goes on with the rest.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if len(opts.Collectors) == 0 {
-		opts.Collectors = []string{Lookout, Upstream, UpstreamDurable}
+		opts.Collectors = Collectors
 	}
 	for _, c := range opts.Collectors {
 		bin := opts.binary(c)
