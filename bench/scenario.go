@@ -319,12 +319,15 @@ func (w window) end(r *Result) error {
 }
 
 // profile takes a CPU profile of p for d, then a heap profile, into Work/profiles when
-// Options.Profile is set.
-func (h *harness) profile(ctx context.Context, p *process, name string, d time.Duration) {
+// Options.Profile is set. It returns a function that waits for both: p must run until then (a
+// profile as long as the window ends after it).
+func (h *harness) profile(ctx context.Context, p *process, name string, d time.Duration) (wait func()) {
 	if !h.opts.Profile || d < time.Second {
-		return
+		return func() {}
 	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		base := fmt.Sprintf("http://%s/debug/pprof/", p.pprof)
 		if err := h.fetch(ctx, base+fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), name+".pprof"); err != nil {
 			h.logf("  profile: %v", err)
@@ -334,6 +337,7 @@ func (h *harness) profile(ctx context.Context, p *process, name string, d time.D
 			h.logf("  profile: %v", err)
 		}
 	}()
+	return func() { <-done }
 }
 
 func (h *harness) fetch(ctx context.Context, url, file string) error {
@@ -376,7 +380,7 @@ func (h *harness) runLogs(ctx context.Context, c collector, runDir string, sc Sc
 	if err != nil {
 		return err
 	}
-	h.profile(ctx, p, slug(sc.Name)+"-"+c.name, 5*time.Second)
+	defer h.profile(ctx, p, slug(sc.Name)+"-"+c.name, 5*time.Second)()
 	want := int64(logs.Lines)
 	var last int64
 	progress := time.Now()
@@ -444,7 +448,7 @@ func (h *harness) runTraces(ctx context.Context, c collector, runDir string, sc 
 		return err
 	}
 	acked0, recv0 := gen.acked.Load(), h.sinks.spans.distinct()
-	h.profile(ctx, p, slug(sc.Name)+"-"+c.name, sc.Window)
+	defer h.profile(ctx, p, slug(sc.Name)+"-"+c.name, sc.Window)()
 	if err := sleep(ctx, sc.Window); err != nil {
 		return err
 	}
@@ -544,7 +548,7 @@ func (h *harness) runMetrics(ctx context.Context, c collector, runDir string, sc
 			return err
 		}
 		b0 = h.sinks.metrics.benchSamples()
-		h.profile(ctx, p, slug(sc.Name)+"-"+c.name, sc.Window)
+		defer h.profile(ctx, p, slug(sc.Name)+"-"+c.name, sc.Window)()
 		if err := sleep(ctx, sc.Window); err != nil {
 			return err
 		}
