@@ -169,7 +169,8 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 
 	otlp, telemetry := lookouttest.FreeAddr(t), lookouttest.FreeAddr(t)
 	cfg := realConfig(t, "http://"+promAddr+"/api/v1/write", otlp, telemetry)
-	agent := lookouttest.Start(t, lookoutBin, []string{"--config=" + cfg})
+	// The node's name as the DaemonSet gives it (the exporter's k8s_node_name external label).
+	agent := lookouttest.Start(t, lookoutBin, []string{"--config=" + cfg}, "K8S_NODE_NAME=node-1")
 	agent.WaitHTTP(t, "http://"+telemetry+"/metrics", 60*time.Second)
 	sendSpans(t, otlp)
 
