@@ -33,9 +33,8 @@ func createDefaultConfig() component.Config {
 		MaxLogSize:      1 << 20,
 		FingerprintSize: 256,
 		FlushTimeout:    250 * time.Millisecond,
-		// A batch is most of the heap while catching up (README: peak RSS per batch size).
-		Batch: BatchConfig{MaxRecords: 4096, MaxBytes: 1 << 20},
-		Retry: RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second},
+		Batch:           BatchConfig{MaxRecords: 8192, MaxBytes: 2 << 20},
+		Retry:           RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second},
 		Multiline: MultilineConfig{
 			Presets:  []Preset{PresetJava, PresetGo, PresetPython},
 			MaxLines: 1000,
