@@ -12,14 +12,13 @@ import (
 
 // Report is one Run: the machine, when, how busy it was, and the results.
 type Report struct {
-	Started, Finished       time.Time
-	CPUModel                string
-	CPUs                    int
-	LoadStart, LoadEnd      string // /proc/loadavg's 1, 5 and 15 minute averages
-	Commit                  string // set by the caller
-	Results                 []Result
-	Quick                   bool // QuickScenarios: not for judging speed
-	LookoutBin, UpstreamBin string
+	Started, Finished  time.Time
+	CPUModel           string
+	CPUs               int
+	LoadStart, LoadEnd string // /proc/loadavg's 1, 5 and 15 minute averages
+	Commit             string // set by the caller
+	Results            []Result
+	Quick              bool // QuickScenarios: not for judging speed
 }
 
 func newReport() *Report {

@@ -167,6 +167,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
+	// Each collector runs from a copy of its binary written here, as a container runtime writes
+	// an image's files: how a binary's file got into the page cache moves the RSS of its mapped
+	// pages by tens of MiB, most for a file the linker wrote a moment before (README: peak RSS).
+	for _, b := range []struct {
+		path *string
+		name string
+	}{{&opts.Lookout, Lookout}, {&opts.Upstream, Upstream}} {
+		if *b.path == "" {
+			continue
+		}
+		copied, err := copyBinary(*b.path, filepath.Join(opts.Work, "run-bin", b.name))
+		if err != nil {
+			return nil, err
+		}
+		*b.path = copied
+	}
 	s, err := startSinks()
 	if err != nil {
 		return nil, err
@@ -189,6 +205,33 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep.finish()
 	return rep, nil
+}
+
+// copyBinary copies the executable src to dst (replacing it) and returns dst.
+func copyBinary(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("copy binary: %w", err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("copy binary: %w", err)
+	}
+	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("copy binary: %w", err)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", fmt.Errorf("copy binary: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", fmt.Errorf("copy binary %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
+		return "", fmt.Errorf("copy binary %s: %w", src, err)
+	}
+	return dst, nil
 }
 
 func (h *harness) logf(format string, args ...any) {
