@@ -1,0 +1,132 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/resourcetotelemetry"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"gopkg.in/yaml.v3"
+)
+
+// BenchmarkRemoteWriteLabels measures the agent's remote-write exporter on 1,000 scraped points
+// (100 counters of 10 series, a resource as the prometheus receiver and the resource processor
+// make it) two ways: as configured, the cluster and node as external labels, and with them as
+// resource constant labels instead (before 2026-12-03), which copies them into every point.
+func BenchmarkRemoteWriteLabels(b *testing.B) {
+	raw, err := Get("agent")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var agent struct {
+		Exporters struct {
+			PRW struct {
+				Constant struct {
+					Included []string `yaml:"included"`
+				} `yaml:"resource_constant_labels"`
+				External map[string]string `yaml:"external_labels"`
+			} `yaml:"prometheus_remote_write"`
+		} `yaml:"exporters"`
+	}
+	if err := yaml.Unmarshal(raw, &agent); err != nil {
+		b.Fatal(err)
+	}
+	prw := agent.Exporters.PRW
+	// The resource attribute each external label stands for.
+	attributeOf := map[string]string{"k8s_cluster_name": "k8s.cluster.name", "k8s_node_name": "k8s.node.name"}
+	external := map[string]string{}
+	asResource := append([]string(nil), prw.Constant.Included...)
+	for label := range prw.External {
+		attr, ok := attributeOf[label]
+		if !ok {
+			b.Fatalf("external label %q: no resource attribute known for it", label)
+		}
+		external[label] = "value-of-" + label
+		asResource = append(asResource, attr)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name     string
+		included []string
+		external map[string]string
+	}{
+		{"as-configured", prw.Constant.Included, external},
+		{"cluster-and-node-as-resource-labels", asResource, nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f := prometheusremotewriteexporter.NewFactory()
+			cfg := f.CreateDefaultConfig().(*prometheusremotewriteexporter.Config)
+			cfg.HTTP.Endpoint = srv.URL
+			cfg.ResourceConstantLabels = resourcetotelemetry.Settings{Included: c.included}
+			cfg.ExternalLabels = c.external
+			cfg.TargetInfo.Enabled = false
+			cfg.RemoteWriteQueue.Enabled = false // each call exports before it returns
+			exp, err := f.CreateMetrics(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := exp.Shutdown(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}()
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				md := scrapedPoints()
+				b.StartTimer()
+				if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// scrapedPoints is one scrape of a target: 100 counters of 10 series each.
+func scrapedPoints() pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	res := rm.Resource().Attributes()
+	res.PutStr("service.name", "orders")
+	res.PutStr("service.instance.id", "10.0.3.7:9100")
+	res.PutStr("server.address", "10.0.3.7")
+	res.PutStr("server.port", "9100")
+	res.PutStr("url.scheme", "http")
+	res.PutStr("k8s.cluster.name", "value-of-k8s_cluster_name")
+	res.PutStr("k8s.node.name", "value-of-k8s_node_name")
+	metrics := rm.ScopeMetrics().AppendEmpty().Metrics()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	for i := range 100 {
+		m := metrics.AppendEmpty()
+		m.SetName(fmt.Sprintf("orders_requests_%d_total", i))
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for j := range 10 {
+			dp := sum.DataPoints().AppendEmpty()
+			dp.SetTimestamp(now)
+			dp.SetDoubleValue(float64(i * j))
+			dp.Attributes().PutStr("path", fmt.Sprintf("/api/v1/orders/%d", j))
+			dp.Attributes().PutStr("code", "200")
+		}
+	}
+	return md
+}
