@@ -155,34 +155,29 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if len(opts.Collectors) == 0 {
 		opts.Collectors = Collectors
 	}
-	for _, c := range opts.Collectors {
-		bin := opts.binary(c)
-		if bin == "" {
-			return nil, fmt.Errorf("collector %q: no binary given", c)
-		}
-		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("collector %q: %w", c, err)
-		}
-	}
 	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
 	// Each collector runs from a copy of its binary written here, as a container runtime writes
 	// an image's files: how a binary's file got into the page cache moves the RSS of its mapped
 	// pages by tens of MiB, most for a file the linker wrote a moment before (README: peak RSS).
-	for _, b := range []struct {
-		path *string
-		name string
-	}{{&opts.Lookout, Lookout}, {&opts.Upstream, Upstream}} {
-		if *b.path == "" {
+	// Only the binaries of the collectors that run are copied, each once.
+	copies := map[string]string{} // binary given -> its copy
+	for _, c := range opts.Collectors {
+		bin := opts.binary(c)
+		if bin == "" {
+			return nil, fmt.Errorf("collector %q: no binary given", c)
+		}
+		if _, ok := copies[bin]; ok {
 			continue
 		}
-		copied, err := copyBinary(*b.path, filepath.Join(opts.Work, "run-bin", b.name))
+		copied, err := copyBinary(bin, filepath.Join(opts.Work, "run-bin", c))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("collector %q: %w", c, err)
 		}
-		*b.path = copied
+		copies[bin] = copied
 	}
+	opts.Lookout, opts.Upstream = copies[opts.Lookout], copies[opts.Upstream]
 	s, err := startSinks()
 	if err != nil {
 		return nil, err
