@@ -167,5 +167,6 @@ func Components() (otelcol.Factories, error) {
 	f.ExtensionModules[component.MustNewType("bearertokenauth")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("k8s_observer")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/observer/k8sobserver v0.161.0"
 
+	diskQueueExporters(f.Exporters)
 	return f, nil
 }

@@ -189,6 +189,7 @@ func Components() (otelcol.Factories, error) {
 	f.{{title $kind}}Modules[component.MustNewType("{{.Name}}")] = "{{module .}}"
 {{- end}}
 {{end}}
+	diskQueueExporters(f.Exporters)
 	return f, nil
 }
 `))

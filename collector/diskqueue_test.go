@@ -1,0 +1,151 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/lookoutdev/lookout/extensions/segmentstorage"
+	"github.com/lookoutdev/lookout/internal/freeport"
+)
+
+// configure sets an OTLP exporter config's endpoint and its sending queue: batched, on disk when
+// storage is set.
+func configure(t *testing.T, cfg component.Config, endpoint string, storage *component.ID) {
+	var q *configoptional.Optional[exporterhelper.QueueBatchConfig]
+	switch c := cfg.(type) {
+	case *otlpexporter.Config:
+		c.ClientConfig.Endpoint = endpoint
+		c.ClientConfig.TLS.Insecure = true
+		q = &c.QueueConfig
+	case *otlphttpexporter.Config:
+		c.ClientConfig.Endpoint = "http://" + endpoint
+		q = &c.QueueConfig
+	default:
+		t.Fatalf("not an OTLP exporter config: %T", cfg)
+	}
+	qc := exporterhelper.NewDefaultQueueConfig()
+	qc.StorageID = storage
+	qc.Batch = configoptional.Some(exporterhelper.BatchConfig{FlushTimeout: 100 * time.Millisecond, Sizer: exporterhelper.RequestSizerTypeItems, MinSize: 1000})
+	*q = configoptional.Some(qc)
+}
+
+func TestDiskQueueExporterCapabilities(t *testing.T) {
+	f, err := Components()
+	require.NoError(t, err)
+	storage := component.MustNewID("segment_storage")
+	for _, tc := range []struct {
+		typ, alias string
+	}{
+		{"otlp_grpc", "otlp"},
+		{"otlp_http", "otlphttp"},
+	} {
+		fac := f.Exporters[component.MustNewType(tc.typ)]
+		require.NotNil(t, fac, tc.typ)
+		require.Same(t, fac.(diskQueueFactory).Factory, f.Exporters[component.MustNewType(tc.alias)].(diskQueueFactory).Factory, "%s is still %s's alias", tc.alias, tc.typ)
+		require.Equal(t, tc.alias, fac.(aliasHolder).DeprecatedAlias().String())
+
+		for _, onDisk := range []bool{false, true} {
+			cfg := fac.CreateDefaultConfig()
+			if onDisk {
+				configure(t, cfg, "127.0.0.1:4317", &storage)
+			} else {
+				configure(t, cfg, "127.0.0.1:4317", nil)
+			}
+			set := exportertest.NewNopSettings(fac.Type())
+			caps := map[string]consumer.Capabilities{}
+			tr, err := fac.CreateTraces(t.Context(), set, cfg)
+			require.NoError(t, err)
+			caps["traces"] = tr.Capabilities()
+			me, err := fac.CreateMetrics(t.Context(), set, cfg)
+			require.NoError(t, err)
+			caps["metrics"] = me.Capabilities()
+			lo, err := fac.CreateLogs(t.Context(), set, cfg)
+			require.NoError(t, err)
+			caps["logs"] = lo.Capabilities()
+			for signal, c := range caps {
+				// In memory the batcher merges the requests it was given: upstream's answer stays.
+				require.Equal(t, !onDisk, c.MutatesData, "%s %s, queue on disk: %v", tc.typ, signal, onDisk)
+			}
+		}
+	}
+}
+
+// TestDiskQueuedExporterLeavesDataAlone sends read-only traces (as a fan-out to several
+// read-only consumers passes them) through otlp_grpc queued and batched on disk to a real OTLP
+// receiver: pdata panics on any change to read-only data, and every span must arrive. (With the
+// queue in memory it panics: "invalid access to shared data".)
+func TestDiskQueuedExporterLeavesDataAlone(t *testing.T) {
+	ctx := t.Context()
+	f, err := Components()
+	require.NoError(t, err)
+	addrs, err := freeport.Addrs(1)
+	require.NoError(t, err)
+
+	rf := otlpreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
+	rcfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addrs[0]
+	sink := new(consumertest.TracesSink)
+	rcv, err := rf.CreateTraces(ctx, receivertest.NewNopSettings(rf.Type()), rcfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+
+	sf := segmentstorage.NewFactory()
+	scfg := sf.CreateDefaultConfig().(*segmentstorage.Config)
+	scfg.Directory = t.TempDir()
+	storageID := component.NewID(sf.Type())
+	ext, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
+	require.NoError(t, err)
+	host := storageHost{storageID: ext}
+	require.NoError(t, ext.Start(ctx, host))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+
+	ef := f.Exporters[component.MustNewType("otlp_grpc")]
+	ecfg := ef.CreateDefaultConfig()
+	configure(t, ecfg, addrs[0], &storageID)
+	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	require.NoError(t, err)
+	require.False(t, exp.Capabilities().MutatesData)
+	require.NoError(t, exp.Start(ctx, host))
+
+	const requests, spans = 20, 30
+	for i := range requests {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "checkout")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for j := range spans {
+			s := ss.Spans().AppendEmpty()
+			s.SetName("GET /cart")
+			s.SetSpanID([8]byte{byte(i), byte(j), 1})
+			s.SetTraceID([16]byte{byte(i), 1})
+			s.Attributes().PutInt("http.response.status_code", 200)
+		}
+		td.MarkReadOnly()
+		require.NoError(t, exp.ConsumeTraces(ctx, td))
+	}
+	require.Eventually(t, func() bool { return sink.SpanCount() == requests*spans }, 10*time.Second, 10*time.Millisecond,
+		"%d of %d spans arrived", sink.SpanCount(), requests*spans)
+	require.NoError(t, exp.Shutdown(ctx))
+}
+
+// storageHost is a component.Host with the given extensions.
+type storageHost map[component.ID]component.Component
+
+func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
