@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/exporter/xexporter"
+
+	"github.com/lookoutdev/lookout/collector/internal/tracequeue"
 )
 
 // An exporterhelper exporter whose sending queue batches declares that it mutates the data it
@@ -21,6 +23,10 @@ import (
 // queue encodes a request onto disk before ConsumeTraces returns, and its batcher merges the
 // copies it reads back. diskQueueExporters makes the OTLP exporters say so when their queue is
 // on disk; with it in memory they keep upstream's answer. Profiles are left as they are.
+//
+// otlp_grpc's traces with the queue on disk and batches without a maximum size (the agent's
+// otlp_grpc/tempo) go further: package tracequeue queues, batches and sends the encoded requests,
+// so that no span is decoded after it was received.
 
 // queueOnDisk reports whether an OTLP exporter's config queues on disk.
 func queueOnDisk(cfg component.Config) bool {
@@ -84,7 +90,15 @@ func (f diskQueueFactory) SetDeprecatedAlias(t component.Type) {
 }
 
 func (f diskQueueFactory) CreateTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	e, err := f.Factory.CreateTraces(ctx, set, cfg)
+	var (
+		e   exporter.Traces
+		err error
+	)
+	if c, ok := cfg.(*otlpexporter.Config); ok && tracequeue.Applies(c) {
+		e, err = tracequeue.NewTraces(ctx, set, c) // queues, batches and sends the encoded requests
+	} else {
+		e, err = f.Factory.CreateTraces(ctx, set, cfg)
+	}
 	if err != nil || !queueOnDisk(cfg) {
 		return e, err
 	}
