@@ -18,21 +18,22 @@ import (
 var (
 	//go:embed configs/upstream.yaml
 	upstreamConfig []byte
-	//go:embed configs/upstream-durable.yaml
-	upstreamDurableConfig []byte
+	//go:embed configs/upstream-matched.yaml
+	upstreamMatchedConfig []byte
 )
 
 // Collector names.
 const (
 	Lookout  = "lookout"
 	Upstream = "upstream"
-	// UpstreamDurable is the upstream binary with upstream.yaml and upstream-durable.yaml merged:
-	// Lookout's guarantees for logs and traces (on-disk queues, span metrics, service graph).
-	UpstreamDurable = "upstream-durable"
+	// UpstreamMatched is the upstream binary with upstream.yaml and upstream-matched.yaml merged:
+	// configured as Lookout is where it goes beyond upstream's defaults (on-disk queues, span
+	// metrics and service graph for logs and traces; the labels of every series for metrics).
+	UpstreamMatched = "upstream-matched"
 )
 
 // Collectors are the collectors a run has unless told otherwise, in the table's order.
-var Collectors = []string{Lookout, Upstream, UpstreamDurable}
+var Collectors = []string{Lookout, Upstream, UpstreamMatched}
 
 // collector is one binary under test and how to run it.
 type collector struct {
@@ -108,14 +109,14 @@ func (c collector) startOnce(ctx context.Context, runDir string, s *sinks) (*pro
 			"LOKI_URL=http://" + s.loki.addr + "/loki/api/v1/push",
 			"TEMPO_ENDPOINT=" + s.otlpGRPC.addr,
 		}
-	case Upstream, UpstreamDurable:
+	case Upstream, UpstreamMatched:
 		type config struct {
 			file string
 			text []byte
 		}
 		configs := []config{{"upstream.yaml", upstreamConfig}}
-		if c.name == UpstreamDurable {
-			configs = append(configs, config{"upstream-durable.yaml", upstreamDurableConfig})
+		if c.name == UpstreamMatched {
+			configs = append(configs, config{"upstream-matched.yaml", upstreamMatchedConfig})
 		}
 		for _, cf := range configs {
 			cfg := filepath.Join(runDir, cf.file)

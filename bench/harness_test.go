@@ -341,7 +341,7 @@ func TestUpdateDoc(t *testing.T) {
 		Results: []Result{
 			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: Lookout, Items: 2e6, CPU: 2 * time.Second, Window: 4 * time.Second, PeakRSS: 90 * mib, SteadyRSS: 80 * mib},
 			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: Upstream, Items: 2e6, CPU: 20 * time.Second, Window: 20 * time.Second, PeakRSS: 200 * mib, SteadyRSS: 150 * mib},
-			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: UpstreamDurable, Items: 2e6, CPU: 25 * time.Second, Window: 25 * time.Second, PeakRSS: 210 * mib, SteadyRSS: 160 * mib},
+			{Scenario: "pod logs, 200 B lines", Kind: KindLogs, Collector: UpstreamMatched, Items: 2e6, CPU: 25 * time.Second, Window: 25 * time.Second, PeakRSS: 210 * mib, SteadyRSS: 160 * mib},
 			{Scenario: "idle", Kind: KindIdle, Collector: Lookout, CPU: time.Second, Window: time.Minute, PeakRSS: 70 * mib, SteadyRSS: 65 * mib},
 		}}
 	require.NoError(t, UpdateDoc(path, rep))
@@ -356,8 +356,8 @@ func TestUpdateDoc(t *testing.T) {
 	require.Equal(t, 2, strings.Count(got, "| 2026-11-25 12:00 | `abc1234` | 0.5 0.4 0.3 | 1.0 / 10.0 | 90 |"))
 	require.Contains(t, got, "| pod logs, 200 B lines | lookout | 2000000 | 1.00 | 0.10 | 500000 | 90 |")
 	require.Contains(t, got, "CPU per line 0.10× upstream (target ≤ 0.2×): met")
-	require.Contains(t, got, "| pod logs, 200 B lines | upstream-durable | 2000000 | 12.50 | 1.25 | 80000 | 210 |")
-	require.Contains(t, got, "pod logs, 200 B lines: CPU per item 0.08× upstream-durable")
+	require.Contains(t, got, "| pod logs, 200 B lines | upstream-matched | 2000000 | 12.50 | 1.25 | 80000 | 210 |")
+	require.Contains(t, got, "pod logs, 200 B lines: CPU per item 0.08× upstream-matched")
 	require.Contains(t, got, "idle: steady RSS 65 MiB (target ≤ 60 MiB): **missed**")
 	require.Contains(t, got, "| idle | lookout |  | 1.00 s/min |")
 
@@ -372,16 +372,28 @@ func TestSlug(t *testing.T) {
 
 func staleNaN() float64 { return math.Float64frombits(value.StaleNaN) }
 
-// TestUpstreamDurableConnectors checks that upstream-durable makes span metrics and the service
-// graph as Lookout's local config does, so that the comparison stays one of implementations.
-func TestUpstreamDurableConnectors(t *testing.T) {
-	connectors := func(b []byte) any {
+// TestUpstreamMatchedConfig checks that upstream-matched makes span metrics and the service graph
+// and labels series as Lookout's local config does, so that the comparison stays one of
+// implementations.
+func TestUpstreamMatchedConfig(t *testing.T) {
+	parse := func(b []byte) map[string]any {
 		var cfg map[string]any
 		require.NoError(t, yaml.Unmarshal(b, &cfg))
-		require.Contains(t, cfg, "connectors")
-		return cfg["connectors"]
+		return cfg
 	}
 	local, err := config.Get("local")
 	require.NoError(t, err)
-	require.Equal(t, connectors(local), connectors(upstreamDurableConfig))
+	want, got := parse(local), parse(upstreamMatchedConfig)
+	require.Contains(t, got, "connectors")
+	require.Equal(t, want["connectors"], got["connectors"])
+
+	rw := func(cfg map[string]any) map[string]any {
+		rw, ok := cfg["exporters"].(map[string]any)["prometheus_remote_write"].(map[string]any)
+		require.True(t, ok, "no prometheus_remote_write exporter")
+		return rw
+	}
+	for _, key := range []string{"resource_constant_labels", "external_labels", "target_info", "remote_write_queue"} {
+		require.Contains(t, rw(got), key)
+		require.Equal(t, rw(want)[key], rw(got)[key], "prometheus_remote_write::%s", key)
+	}
 }

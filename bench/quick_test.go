@@ -10,7 +10,7 @@ import (
 )
 
 // TestQuick runs the quick scenarios through every collector (lookout and upstream in all,
-// upstream-durable in those of logs and traces; under two minutes): every generated item must
+// upstream-matched in all but idle; under two minutes): every generated item must
 // arrive, and every figure the table shows must have been measured. It checks that the harness
 // and the pipelines work; it does not judge speed (make bench does, on a quiet machine).
 func TestQuick(t *testing.T) {

@@ -213,8 +213,8 @@ func (r *Report) targets() string {
 		case KindIdle:
 			check(l.SteadyRSS <= 60*mib, "%s: steady RSS %.0f MiB (target ≤ 60 MiB)", sc, float64(l.SteadyRSS)/mib)
 		}
-		if d, ok := r.find(sc, UpstreamDurable); ok && d.Err == nil && d.CPUPerMillion() > 0 {
-			lines = append(lines, fmt.Sprintf("- %s: CPU per item %.2f× upstream-durable (upstream with Lookout's guarantees; a comparison, not a target)",
+		if d, ok := r.find(sc, UpstreamMatched); ok && d.Err == nil && d.CPUPerMillion() > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: CPU per item %.2f× upstream-matched (upstream's components configured as Lookout is; a comparison, not a target)",
 				sc, l.CPUPerMillion()/d.CPUPerMillion()))
 		}
 	}

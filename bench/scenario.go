@@ -130,16 +130,16 @@ func (o Options) binary(collector string) string {
 	switch collector {
 	case Lookout:
 		return o.Lookout
-	case Upstream, UpstreamDurable:
+	case Upstream, UpstreamMatched:
 		return o.Upstream
 	}
 	return ""
 }
 
-// runsIn reports whether the named collector runs in scenarios of kind k: upstream-durable runs
-// only where its config differs from upstream's, for logs and traces.
+// runsIn reports whether the named collector runs in scenarios of kind k: upstream-matched runs
+// only where its config differs from upstream's, everywhere but idle.
 func runsIn(collector string, k Kind) bool {
-	return collector != UpstreamDurable || k == KindLogs || k == KindTraces
+	return collector != UpstreamMatched || k != KindIdle
 }
 
 // harness holds what the runs of one Run share.

@@ -36,7 +36,7 @@ func run() error {
 		out        = flag.String("out", "", "benchmarks document to update (docs/benchmarks.md); empty: print only")
 		quick      = flag.Bool("quick", false, "the quick scenarios (to see that everything works, not to judge speed)")
 		only       = flag.String("only", "", "run only the scenarios whose name matches this regular expression")
-		collectors = flag.String("collectors", strings.Join(bench.Collectors, ","), "collectors to run, comma-separated (upstream-durable runs in the log and trace scenarios only)")
+		collectors = flag.String("collectors", strings.Join(bench.Collectors, ","), "collectors to run, comma-separated (upstream-matched runs in all scenarios but idle)")
 		profile    = flag.Bool("profile", false, "take CPU profiles of each collector in each measured window (into -work/profiles)")
 		commit     = flag.String("commit", "", "the commit being measured, for the report")
 	)
