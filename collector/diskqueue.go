@@ -51,10 +51,10 @@ func diskQueueExporters(f map[component.Type]exporter.Factory) {
 		if !ok {
 			continue
 		}
-		if _, ok := xf.CreateDefaultConfig().(*otlpexporter.Config); !ok {
-			if _, ok := xf.CreateDefaultConfig().(*otlphttpexporter.Config); !ok {
-				continue
-			}
+		switch xf.CreateDefaultConfig().(type) {
+		case *otlpexporter.Config, *otlphttpexporter.Config:
+		default:
+			continue
 		}
 		if wrapped[v.Type()] == nil {
 			wrapped[v.Type()] = diskQueueFactory{xf}

@@ -133,6 +133,12 @@ func (r *rig) setAll(f faultproxy.Fault) {
 	r.tempo.Set(f)
 }
 
+// The span load: requests of loadSpansPerRequest spans from loadSpanSenders senders at once.
+const (
+	loadSpansPerRequest = 20
+	loadSpanSenders     = 4
+)
+
 // startLoad starts the three generators at the rates rate returns (per second; a function, so
 // that a scenario can change them).
 func (r *rig) startLoad(rate func() (logs, spans, samples int)) {
@@ -140,7 +146,7 @@ func (r *rig) startLoad(rate func() (logs, spans, samples int)) {
 	var err error
 	r.logs, err = newLogWriter(r.agent.runDir, r.id)
 	require.NoError(r.t, err)
-	r.spans, err = newOTLPSender(r.agent.grpc, "s", r.id, 20, 4)
+	r.spans, err = newOTLPSender(r.agent.grpc, "s", r.id, loadSpansPerRequest, loadSpanSenders)
 	require.NoError(r.t, err)
 	r.metrics, err = newOTLPSender(r.agent.grpc, "m", r.id, 1000, 1) // one worker: samples in order
 	require.NoError(r.t, err)
