@@ -41,7 +41,11 @@ func configure(t *testing.T, cfg component.Config, endpoint string, storage *com
 	}
 	qc := exporterhelper.NewDefaultQueueConfig()
 	qc.StorageID = storage
-	qc.Batch = configoptional.Some(exporterhelper.BatchConfig{FlushTimeout: 100 * time.Millisecond, Sizer: exporterhelper.RequestSizerTypeItems, MinSize: 1000})
+	qc.Batch = configoptional.Some(exporterhelper.BatchConfig{
+		FlushTimeout: 100 * time.Millisecond,
+		Sizer:        exporterhelper.RequestSizerTypeItems,
+		MinSize:      1000,
+	})
 	*q = configoptional.Some(qc)
 }
 
@@ -57,7 +61,8 @@ func TestDiskQueueExporterCapabilities(t *testing.T) {
 	} {
 		fac := f.Exporters[component.MustNewType(tc.typ)]
 		require.NotNil(t, fac, tc.typ)
-		require.Same(t, fac.(diskQueueFactory).Factory, f.Exporters[component.MustNewType(tc.alias)].(diskQueueFactory).Factory, "%s is still %s's alias", tc.alias, tc.typ)
+		alias := f.Exporters[component.MustNewType(tc.alias)]
+		require.Same(t, fac.(diskQueueFactory).Factory, alias.(diskQueueFactory).Factory, "%s is still %s's alias", tc.alias, tc.typ)
 		require.Equal(t, tc.alias, fac.(aliasHolder).DeprecatedAlias().String())
 
 		for _, onDisk := range []bool{false, true} {

@@ -80,7 +80,8 @@ func (r *spansRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhe
 			n = 1
 		}
 		if n > maxSize {
-			return nil, fmt.Errorf("otlp_grpc traces: a batch of %d (%s) is over the maximum of %d, which this exporter does not split", n, szt.String(), maxSize)
+			return nil, fmt.Errorf("otlp_grpc traces: a batch of %d (%s) is over the maximum of %d, which this exporter does not split",
+				n, szt.String(), maxSize)
 		}
 	}
 	return []xexporterhelper.Request{merged}, nil
