@@ -147,15 +147,10 @@ func TestPush(t *testing.T) {
 	require.NoError(t, e.start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, e.shutdown(context.Background())) })
 
-	a, err := newRequest(traces("cart", 0, 3))
-	require.NoError(t, err)
-	b, err := newRequest(traces("checkout", 3, 2))
-	require.NoError(t, err)
+	a, b, want := twoRequests(t)
 	batch, err := a.MergeSplit(t.Context(), 0, exporterhelper.RequestSizerTypeItems, b)
 	require.NoError(t, err)
 	require.NoError(t, e.push(t.Context(), batch[0]))
-	want := traces("cart", 0, 3)
-	traces("checkout", 3, 2).ResourceSpans().MoveAndAppendTo(want.ResourceSpans())
 	require.Len(t, ts.got, 1)
 	require.Equal(t, want, ts.got[0])
 

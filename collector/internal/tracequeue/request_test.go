@@ -27,6 +27,18 @@ func traces(service string, first, n int) ptrace.Traces {
 	return td
 }
 
+// twoRequests are requests of 3 and 2 spans of two services, and the traces of both, in order.
+func twoRequests(t *testing.T) (a, b *spansRequest, both ptrace.Traces) {
+	t.Helper()
+	a, err := newRequest(traces("cart", 0, 3))
+	require.NoError(t, err)
+	b, err = newRequest(traces("checkout", 3, 2))
+	require.NoError(t, err)
+	both = traces("cart", 0, 3)
+	traces("checkout", 3, 2).ResourceSpans().MoveAndAppendTo(both.ResourceSpans())
+	return a, b, both
+}
+
 // decode decodes what r sends.
 func decode(t *testing.T, r *spansRequest) ptrace.Traces {
 	t.Helper()
@@ -36,11 +48,7 @@ func decode(t *testing.T, r *spansRequest) ptrace.Traces {
 }
 
 func TestMergeJoinsRequests(t *testing.T) {
-	a, err := newRequest(traces("cart", 0, 3))
-	require.NoError(t, err)
-	b, err := newRequest(traces("checkout", 3, 2))
-	require.NoError(t, err)
-
+	a, b, want := twoRequests(t)
 	out, err := a.MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeItems, b)
 	require.NoError(t, err)
 	require.Len(t, out, 1)
@@ -48,8 +56,6 @@ func TestMergeJoinsRequests(t *testing.T) {
 	require.Equal(t, 5, m.ItemsCount())
 	require.Equal(t, a.BytesSize()+b.BytesSize(), m.BytesSize())
 
-	want := traces("cart", 0, 3)
-	traces("checkout", 3, 2).ResourceSpans().MoveAndAppendTo(want.ResourceSpans())
 	require.Equal(t, want, decode(t, m))
 	require.Len(t, a.chunks, 1, "merging left the request merged into as it was")
 
