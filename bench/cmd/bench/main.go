@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -73,14 +74,20 @@ func run() error {
 	if err := os.MkdirAll(filepath.Join(*work, "bin"), 0o755); err != nil {
 		return err
 	}
-	if *lookout == "" {
+	cols := strings.Split(*collectors, ",")
+	// uses reports whether the run has any of the named collectors: a binary that none of
+	// them runs is not built.
+	uses := func(names ...string) bool {
+		return slices.ContainsFunc(cols, func(c string) bool { return slices.Contains(names, c) })
+	}
+	if *lookout == "" && uses(bench.Lookout) {
 		*lookout = filepath.Join(*work, "bin", "lookout")
 		fmt.Fprintln(os.Stderr, "building lookout …")
 		if err := bench.Build(ctx, "./cmd/lookout", *lookout); err != nil {
 			return err
 		}
 	}
-	if *upstream == "" {
+	if *upstream == "" && uses(bench.Upstream, bench.UpstreamMatched) {
 		*upstream = filepath.Join(*work, "bin", "upstream")
 		fmt.Fprintln(os.Stderr, "building the upstream reference collector …")
 		if err := bench.Build(ctx, "./bench/cmd/upstream", *upstream); err != nil {
@@ -92,7 +99,7 @@ func run() error {
 		Upstream:   *upstream,
 		Work:       *work,
 		Scenarios:  scenarios,
-		Collectors: strings.Split(*collectors, ","),
+		Collectors: cols,
 		Profile:    *profile,
 		Log:        os.Stderr,
 	})
