@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
@@ -148,6 +149,81 @@ func TestDiskQueuedExporterLeavesDataAlone(t *testing.T) {
 	require.Eventually(t, func() bool { return sink.SpanCount() == requests*spans }, 10*time.Second, 10*time.Millisecond,
 		"%d of %d spans arrived", sink.SpanCount(), requests*spans)
 	require.NoError(t, exp.Shutdown(ctx))
+}
+
+// TestUpgradeDeliversUpstreamQueue is an agent upgraded while its backend is down: upstream's
+// otlp_grpc exporter queued spans on disk (segment_storage) and could not send them; Lookout's,
+// started on the same directory under the same name, delivers every one.
+func TestUpgradeDeliversUpstreamQueue(t *testing.T) {
+	ctx := t.Context()
+	f, err := Components()
+	require.NoError(t, err)
+	addrs, err := freeport.Addrs(1)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	id := component.MustNewIDWithName("otlp_grpc", "tempo")
+	sf := segmentstorage.NewFactory()
+	storageID := component.NewID(sf.Type())
+
+	// start starts the storage extension and the exporter the factory makes, sending to addrs[0].
+	start := func(ef exporter.Factory) (exporter.Traces, func()) {
+		scfg := sf.CreateDefaultConfig().(*segmentstorage.Config)
+		scfg.Directory = dir
+		ext, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
+		require.NoError(t, err)
+		host := storageHost{storageID: ext}
+		require.NoError(t, ext.Start(ctx, host))
+		cfg := ef.CreateDefaultConfig()
+		configure(t, cfg, addrs[0], &storageID)
+		set := exportertest.NewNopSettings(ef.Type())
+		set.ID = id
+		exp, err := ef.CreateTraces(ctx, set, cfg)
+		require.NoError(t, err)
+		require.NoError(t, exp.Start(ctx, host))
+		return exp, func() {
+			require.NoError(t, exp.Shutdown(context.Background()))
+			require.NoError(t, ext.Shutdown(context.Background()))
+		}
+	}
+
+	// Upstream's exporter, the backend down: the spans stay queued on disk.
+	upstream, stop := start(otlpexporter.NewFactory())
+	const requests, spans = 10, 50
+	for i := range requests {
+		td := ptrace.NewTraces()
+		ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		for j := range spans {
+			ss.Spans().AppendEmpty().SetSpanID([8]byte{byte(i), byte(j), 2})
+		}
+		require.NoError(t, upstream.ConsumeTraces(ctx, td))
+	}
+	time.Sleep(300 * time.Millisecond) // the queue's consumers take batches and fail to send them
+	stop()
+
+	// The backend is back, and the agent runs Lookout's exporter.
+	rf := otlpreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
+	rcfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addrs[0]
+	sink := new(consumertest.TracesSink)
+	rcv, err := rf.CreateTraces(ctx, receivertest.NewNopSettings(rf.Type()), rcfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	_, stop = start(f.Exporters[component.MustNewType("otlp_grpc")])
+	defer stop()
+	require.Eventually(t, func() bool { return sink.SpanCount() >= requests*spans }, 10*time.Second, 10*time.Millisecond,
+		"%d of %d spans arrived", sink.SpanCount(), requests*spans)
+	seen := map[[8]byte]int{}
+	for _, td := range sink.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			ss := rs.ScopeSpans().At(0).Spans()
+			for i := range ss.Len() {
+				seen[ss.At(i).SpanID()]++
+			}
+		}
+	}
+	require.Len(t, seen, requests*spans, "every span")
+	require.Equal(t, requests*spans, sink.SpanCount(), "each once")
 }
 
 // storageHost is a component.Host with the given extensions.
