@@ -92,6 +92,46 @@ func TestDiskQueueExporterCapabilities(t *testing.T) {
 	}
 }
 
+// startReceiver starts a real OTLP gRPC receiver on addr that keeps what it takes.
+func startReceiver(t *testing.T, addr string) *consumertest.TracesSink {
+	t.Helper()
+	rf := otlpreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
+	rcfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addr
+	sink := new(consumertest.TracesSink)
+	rcv, err := rf.CreateTraces(t.Context(), receivertest.NewNopSettings(rf.Type()), rcfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	return sink
+}
+
+// startQueuedExporter starts segment_storage on dir and the traces exporter ef makes, named id,
+// queued and batched on that storage and sending to endpoint. stop shuts both down.
+func startQueuedExporter(t *testing.T, ef exporter.Factory, id component.ID, dir, endpoint string) (exp exporter.Traces, stop func()) {
+	t.Helper()
+	ctx := t.Context()
+	sf := segmentstorage.NewFactory()
+	scfg := sf.CreateDefaultConfig().(*segmentstorage.Config)
+	scfg.Directory = dir
+	ext, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
+	require.NoError(t, err)
+	storageID := component.NewID(sf.Type())
+	host := storageHost{storageID: ext}
+	require.NoError(t, ext.Start(ctx, host))
+	cfg := ef.CreateDefaultConfig()
+	configure(t, cfg, endpoint, &storageID)
+	set := exportertest.NewNopSettings(ef.Type())
+	set.ID = id
+	exp, err = ef.CreateTraces(ctx, set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, host))
+	return exp, func() {
+		require.NoError(t, exp.Shutdown(context.Background()))
+		require.NoError(t, ext.Shutdown(context.Background()))
+	}
+}
+
 // TestDiskQueuedExporterLeavesDataAlone sends read-only traces (as a fan-out to several
 // read-only consumers passes them) through otlp_grpc queued and batched on disk to a real OTLP
 // receiver: pdata panics on any change to read-only data, and every span must arrive. (With the
@@ -102,33 +142,11 @@ func TestDiskQueuedExporterLeavesDataAlone(t *testing.T) {
 	require.NoError(t, err)
 	addrs, err := freeport.Addrs(1)
 	require.NoError(t, err)
-
-	rf := otlpreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
-	rcfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addrs[0]
-	sink := new(consumertest.TracesSink)
-	rcv, err := rf.CreateTraces(ctx, receivertest.NewNopSettings(rf.Type()), rcfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
-
-	sf := segmentstorage.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*segmentstorage.Config)
-	scfg.Directory = t.TempDir()
-	storageID := component.NewID(sf.Type())
-	ext, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
-	require.NoError(t, err)
-	host := storageHost{storageID: ext}
-	require.NoError(t, ext.Start(ctx, host))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-
-	ef := f.Exporters[component.MustNewType("otlp_grpc")]
-	ecfg := ef.CreateDefaultConfig()
-	configure(t, ecfg, addrs[0], &storageID)
-	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
-	require.NoError(t, err)
+	sink := startReceiver(t, addrs[0])
+	otlpGRPC := component.MustNewType("otlp_grpc")
+	exp, stop := startQueuedExporter(t, f.Exporters[otlpGRPC], component.NewID(otlpGRPC), t.TempDir(), addrs[0])
+	defer stop()
 	require.False(t, exp.Capabilities().MutatesData)
-	require.NoError(t, exp.Start(ctx, host))
 
 	const requests, spans = 20, 30
 	for i := range requests {
@@ -148,7 +166,6 @@ func TestDiskQueuedExporterLeavesDataAlone(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return sink.SpanCount() == requests*spans }, 10*time.Second, 10*time.Millisecond,
 		"%d of %d spans arrived", sink.SpanCount(), requests*spans)
-	require.NoError(t, exp.Shutdown(ctx))
 }
 
 // TestUpgradeDeliversUpstreamQueue is an agent upgraded while its backend is down: upstream's
@@ -162,32 +179,9 @@ func TestUpgradeDeliversUpstreamQueue(t *testing.T) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	id := component.MustNewIDWithName("otlp_grpc", "tempo")
-	sf := segmentstorage.NewFactory()
-	storageID := component.NewID(sf.Type())
-
-	// start starts the storage extension and the exporter the factory makes, sending to addrs[0].
-	start := func(ef exporter.Factory) (exporter.Traces, func()) {
-		scfg := sf.CreateDefaultConfig().(*segmentstorage.Config)
-		scfg.Directory = dir
-		ext, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
-		require.NoError(t, err)
-		host := storageHost{storageID: ext}
-		require.NoError(t, ext.Start(ctx, host))
-		cfg := ef.CreateDefaultConfig()
-		configure(t, cfg, addrs[0], &storageID)
-		set := exportertest.NewNopSettings(ef.Type())
-		set.ID = id
-		exp, err := ef.CreateTraces(ctx, set, cfg)
-		require.NoError(t, err)
-		require.NoError(t, exp.Start(ctx, host))
-		return exp, func() {
-			require.NoError(t, exp.Shutdown(context.Background()))
-			require.NoError(t, ext.Shutdown(context.Background()))
-		}
-	}
 
 	// Upstream's exporter, the backend down: the spans stay queued on disk.
-	upstream, stop := start(otlpexporter.NewFactory())
+	upstream, stop := startQueuedExporter(t, otlpexporter.NewFactory(), id, dir, addrs[0])
 	const requests, spans = 10, 50
 	for i := range requests {
 		td := ptrace.NewTraces()
@@ -201,15 +195,8 @@ func TestUpgradeDeliversUpstreamQueue(t *testing.T) {
 	stop()
 
 	// The backend is back, and the agent runs Lookout's exporter.
-	rf := otlpreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
-	rcfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addrs[0]
-	sink := new(consumertest.TracesSink)
-	rcv, err := rf.CreateTraces(ctx, receivertest.NewNopSettings(rf.Type()), rcfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
-	_, stop = start(f.Exporters[component.MustNewType("otlp_grpc")])
+	sink := startReceiver(t, addrs[0])
+	_, stop = startQueuedExporter(t, f.Exporters[component.MustNewType("otlp_grpc")], id, dir, addrs[0])
 	defer stop()
 	require.Eventually(t, func() bool { return sink.SpanCount() >= requests*spans }, 10*time.Second, 10*time.Millisecond,
 		"%d of %d spans arrived", sink.SpanCount(), requests*spans)
