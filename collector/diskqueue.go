@@ -4,10 +4,8 @@ import (
 	"context"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/exporter/xexporter"
@@ -30,16 +28,13 @@ import (
 
 // queueOnDisk reports whether an OTLP exporter's config queues on disk.
 func queueOnDisk(cfg component.Config) bool {
-	var q configoptional.Optional[exporterhelper.QueueBatchConfig]
 	switch c := cfg.(type) {
 	case *otlpexporter.Config:
-		q = c.QueueConfig
+		return tracequeue.QueueOnDisk(c.QueueConfig)
 	case *otlphttpexporter.Config:
-		q = c.QueueConfig
-	default:
-		return false
+		return tracequeue.QueueOnDisk(c.QueueConfig)
 	}
-	return q.HasValue() && q.Get().StorageID != nil
+	return false
 }
 
 // diskQueueExporters replaces the OTLP exporters' factories in f (under their types and their

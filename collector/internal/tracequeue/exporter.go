@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -27,16 +28,18 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// QueueOnDisk reports whether a sending queue is enabled and kept on disk (storage is set).
+func QueueOnDisk(q configoptional.Optional[exporterhelper.QueueBatchConfig]) bool {
+	return q.HasValue() && q.Get().StorageID != nil
+}
+
 // Applies reports whether cfg is one this package exports for: the sending queue on disk,
 // batching (if at all) without a maximum size or partitions.
 func Applies(cfg *otlpexporter.Config) bool {
-	if !cfg.QueueConfig.HasValue() {
+	if !QueueOnDisk(cfg.QueueConfig) {
 		return false
 	}
 	q := cfg.QueueConfig.Get()
-	if q.StorageID == nil {
-		return false
-	}
 	if !q.Batch.HasValue() {
 		return true
 	}
