@@ -396,4 +396,9 @@ func TestUpstreamMatchedConfig(t *testing.T) {
 		require.Contains(t, rw(got), key)
 		require.Equal(t, rw(want)[key], rw(got)[key], "prometheus_remote_write::%s", key)
 	}
+	// Lookout clears the scope of what it makes itself; upstream-matched drops every scope label,
+	// which leaves the benchmark's series the same labels.
+	metrics := want["service"].(map[string]any)["pipelines"].(map[string]any)["metrics"].(map[string]any)
+	require.Contains(t, metrics["processors"], "transform/own_scope")
+	require.Equal(t, true, rw(got)["disable_scope_info"])
 }

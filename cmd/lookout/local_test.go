@@ -145,12 +145,14 @@ service:
 		return fmt.Errorf("trace %s has not arrived", pcommon.TraceID(traceID))
 	})
 
-	// The counter arrives with its value and attributes.
+	// The counter arrives with its value, attributes and the scope the service gave it (the
+	// remote-write exporter makes labels of it).
 	lookouttest.Eventually(t, 30*time.Second, func() error {
 		for _, m := range metricsNamed(sink.Metrics(), "orders_placed") {
 			dp := m.Sum().DataPoints().At(0)
 			require.Equal(t, int64(7), dp.IntValue())
 			requireAttrs(t, dp.Attributes(), map[string]any{"payment.method": "card"})
+			requireScope(t, m, "lookout-test", "")
 			return nil
 		}
 		return fmt.Errorf("metric orders_placed has not arrived")
@@ -211,11 +213,22 @@ service:
 				// A series may first be flushed at zero; the call is counted in a later flush.
 				if v, _ := dp.Attributes().Get("span.name"); v.AsString() == "GET /cart" && dp.IntValue() == 1 {
 					requireAttrs(t, dp.Attributes(), map[string]any{"service.name": "checkout", "status.code": "STATUS_CODE_ERROR", "http.response.status_code": int64(500)})
+					requireScope(t, m, "", "") // transform/own_scope
 					return nil
 				}
 			}
 		}
 		return fmt.Errorf("span metrics for GET /cart have not arrived")
+	})
+
+	// What the agent scrapes (here its own metrics) comes without the receiver's scope, which
+	// would be a label naming the receiver and Lookout's version on every series.
+	lookouttest.Eventually(t, 30*time.Second, func() error {
+		for _, m := range metricsNamed(sink.Metrics(), "up") {
+			requireScope(t, m, "", "")
+			return nil
+		}
+		return fmt.Errorf("no scrape has arrived")
 	})
 
 	// Lookout's own metrics count what it accepted, and keep counting.
@@ -323,20 +336,33 @@ func requireAttrs(t *testing.T, attrs pcommon.Map, want map[string]any) {
 	}
 }
 
-func metricsNamed(all []pmetric.Metrics, name string) []pmetric.Metric {
-	var found []pmetric.Metric
+// scopedMetric is a metric and the instrumentation scope it came in.
+type scopedMetric struct {
+	pmetric.Metric
+	scope pcommon.InstrumentationScope
+}
+
+func metricsNamed(all []pmetric.Metrics, name string) []scopedMetric {
+	var found []scopedMetric
 	for _, md := range all {
 		for _, rm := range md.ResourceMetrics().All() {
 			for _, sm := range rm.ScopeMetrics().All() {
 				for _, m := range sm.Metrics().All() {
 					if m.Name() == name {
-						found = append(found, m)
+						found = append(found, scopedMetric{m, sm.Scope()})
 					}
 				}
 			}
 		}
 	}
 	return found
+}
+
+// requireScope checks a metric's instrumentation scope.
+func requireScope(t *testing.T, m scopedMetric, name, version string) {
+	t.Helper()
+	require.Equal(t, name, m.scope.Name(), "scope name of %s", m.Name())
+	require.Equal(t, version, m.scope.Version(), "scope version of %s", m.Name())
 }
 
 // ownMetric sums the samples of Lookout's own metrics whose line starts with prefix.

@@ -20,8 +20,11 @@ import (
 
 // BenchmarkRemoteWriteLabels measures the agent's remote-write exporter on 1,000 scraped points
 // (100 counters of 10 series, a resource as the prometheus receiver and the resource processor
-// make it) two ways: as configured, the cluster and node as external labels, and with them as
-// resource constant labels instead (before 2026-12-03), which copies them into every point.
+// make it) three ways: as configured, the cluster and node as external labels and the scope
+// cleared as transform/own_scope clears it; with the prometheus receiver's scope, which the
+// exporter writes as otel_scope_name and otel_scope_version labels (before 2026-12-03); and with
+// the cluster and node as resource constant labels instead (before 2026-12-03 too), which
+// copies them into every point.
 func BenchmarkRemoteWriteLabels(b *testing.B) {
 	raw, err := Get("agent")
 	if err != nil {
@@ -59,13 +62,18 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
+	receiverScope := pcommon.NewInstrumentationScope()
+	receiverScope.SetName("github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver")
+	receiverScope.SetVersion("v0.4.2")
 	for _, c := range []struct {
 		name     string
 		included []string
 		external map[string]string
+		scope    pcommon.InstrumentationScope
 	}{
-		{"as-configured", prw.Constant.Included, external},
-		{"cluster-and-node-as-resource-labels", asResource, nil},
+		{"as-configured", prw.Constant.Included, external, pcommon.NewInstrumentationScope()},
+		{"with-receiver-scope", prw.Constant.Included, external, receiverScope},
+		{"cluster-and-node-as-resource-labels", asResource, nil, pcommon.NewInstrumentationScope()},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := prometheusremotewriteexporter.NewFactory()
@@ -90,7 +98,7 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				md := scrapedPoints()
+				md := scrapedPoints(c.scope)
 				b.StartTimer()
 				if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
 					b.Fatal(err)
@@ -100,8 +108,8 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 	}
 }
 
-// scrapedPoints is one scrape of a target: 100 counters of 10 series each.
-func scrapedPoints() pmetric.Metrics {
+// scrapedPoints is one scrape of a target in scope: 100 counters of 10 series each.
+func scrapedPoints(scope pcommon.InstrumentationScope) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	res := rm.Resource().Attributes()
@@ -112,7 +120,9 @@ func scrapedPoints() pmetric.Metrics {
 	res.PutStr("url.scheme", "http")
 	res.PutStr("k8s.cluster.name", "value-of-k8s_cluster_name")
 	res.PutStr("k8s.node.name", "value-of-k8s_node_name")
-	metrics := rm.ScopeMetrics().AppendEmpty().Metrics()
+	sm := rm.ScopeMetrics().AppendEmpty()
+	scope.CopyTo(sm.Scope())
+	metrics := sm.Metrics()
 	now := pcommon.NewTimestampFromTime(time.Now())
 	for i := range 100 {
 		m := metrics.AppendEmpty()

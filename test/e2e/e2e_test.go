@@ -296,6 +296,18 @@ func TestLocalStack(t *testing.T) {
 		}
 	})
 
+	// Run after the scraped series and the span metrics have arrived: no otel_scope labels naming
+	// the receiver or a connector and Lookout's version on what the agent scraped or made
+	// (transform/own_scope, docs/delivery.md). The demo sends no metrics of its own over OTLP, so
+	// no series in Prometheus has them.
+	t.Run("series the agent scraped or made carry no otel_scope labels", func(t *testing.T) {
+		for _, q := range []string{`{otel_scope_name!=""}`, `{otel_scope_version!=""}`} {
+			got, err := promQuery(ctx, prom, q)
+			require.NoError(t, err)
+			require.Empty(t, got, "series with %s", q)
+		}
+	})
+
 	t.Run("the fault switch makes errors visible in Prometheus", func(t *testing.T) {
 		payments := "http://" + s.env["DEMO_PAYMENTS_ADDR"] + "/fault"
 		setFault(t, payments, `{"error_ratio":1}`)

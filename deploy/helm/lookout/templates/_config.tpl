@@ -25,7 +25,7 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- if $p.metrics.hostMetrics }}{{ $receivers = append $receivers "host_metrics" }}{{ end -}}
 {{- if $p.metrics.kubeletStats }}{{ $receivers = append $receivers "kubelet_stats" }}{{ end -}}
 {{- if $p.spanMetrics.enabled }}{{ $receivers = concat $receivers (list "span_metrics" "service_graph") }}{{ end -}}
-{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (append $processors "batch") "exporters" (list "prometheus_remote_write")) -}}
+{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (concat $processors (list "transform/own_scope" "batch")) "exporters" (list "prometheus_remote_write")) -}}
 {{- end -}}
 {{- if $p.logs.enabled -}}
 {{- /* Secrets masked last, after everything that adds attributes (collector/config/agent.yaml). */ -}}
