@@ -57,7 +57,7 @@ func CheckYAML(sources []Source) error {
 			continue
 		}
 		var v any
-		if perr := goyaml.Unmarshal(s.Data, &v); perr != nil {
+		if perr := goyaml.Unmarshal(lineFeeds(s.Data), &v); perr != nil {
 			if m := goyamlPos.FindStringSubmatch(perr.Error()); m != nil {
 				return fmt.Errorf("%s:%s:%s: invalid YAML: %s", s.Name, m[1], m[2], m[3])
 			}
@@ -73,6 +73,17 @@ func CheckYAML(sources []Source) error {
 		return fmt.Errorf("%s: invalid YAML: %s", s.Name, msg)
 	}
 	return nil
+}
+
+// lineFeeds returns data with YAML's other line breaks ("\r\n", "\r") written "\n", which
+// keeps every line and column: goccy/go-yaml counts the "\r\n" after a comment as two lines, and
+// so named lines past the right one in files with Windows line ends (found by FuzzCheckYAML).
+func lineFeeds(data []byte) []byte {
+	if bytes.IndexByte(data, '\r') < 0 {
+		return data
+	}
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
 }
 
 // yamlLine matches yaml.v3 messages that name their line.

@@ -102,4 +102,8 @@ func TestCheckYAML(t *testing.T) {
 	err := CheckYAML([]Source{good, bad})
 	require.ErrorContains(t, err, "bad.yaml:6:4: invalid YAML: value is not allowed in this context")
 	require.ErrorContains(t, err, ">  6 |    foo: bar", "the error shows the offending line")
+
+	// Windows line ends after comments: the line is still the third.
+	crlf := Source{Name: "crlf.yaml", Data: []byte("a: 1 #\r\nb: 2 #\r\nc: \"")}
+	require.ErrorContains(t, CheckYAML([]Source{crlf}), "crlf.yaml:3:4: invalid YAML: could not find end character of double-quoted text")
 }
