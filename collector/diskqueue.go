@@ -4,8 +4,10 @@ import (
 	"context"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/exporter/xexporter"
@@ -26,15 +28,22 @@ import (
 // otlp_grpc/tempo) go further: package tracequeue queues, batches and sends the encoded requests,
 // so that no span is decoded after it was received.
 
-// queueOnDisk reports whether an OTLP exporter's config queues on disk.
-func queueOnDisk(cfg component.Config) bool {
+// otlpQueue returns the sending queue of an OTLP exporter's config; ok is false for any other
+// config.
+func otlpQueue(cfg component.Config) (q configoptional.Optional[exporterhelper.QueueBatchConfig], ok bool) {
 	switch c := cfg.(type) {
 	case *otlpexporter.Config:
-		return tracequeue.QueueOnDisk(c.QueueConfig)
+		return c.QueueConfig, true
 	case *otlphttpexporter.Config:
-		return tracequeue.QueueOnDisk(c.QueueConfig)
+		return c.QueueConfig, true
 	}
-	return false
+	return q, false
+}
+
+// queueOnDisk reports whether an OTLP exporter's config queues on disk.
+func queueOnDisk(cfg component.Config) bool {
+	q, ok := otlpQueue(cfg)
+	return ok && tracequeue.QueueOnDisk(q)
 }
 
 // diskQueueExporters replaces the OTLP exporters' factories in f (under their types and their
@@ -46,9 +55,7 @@ func diskQueueExporters(f map[component.Type]exporter.Factory) {
 		if !ok {
 			continue
 		}
-		switch xf.CreateDefaultConfig().(type) {
-		case *otlpexporter.Config, *otlphttpexporter.Config:
-		default:
+		if _, otlp := otlpQueue(xf.CreateDefaultConfig()); !otlp {
 			continue
 		}
 		if wrapped[v.Type()] == nil {

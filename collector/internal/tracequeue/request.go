@@ -13,6 +13,7 @@ package tracequeue
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -102,7 +103,7 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	if !ok {
 		return nil, fmt.Errorf("otlp_grpc traces: cannot queue a %T", req)
 	}
-	out := make([]byte, 0, len(queueMagic)+binary64+r.size)
+	out := make([]byte, 0, len(queueMagic)+binary.MaxVarintLen64+r.size)
 	out = append(out, queueMagic...)
 	out = protowire.AppendVarint(out, uint64(r.spans))
 	for _, c := range r.chunks {
@@ -110,8 +111,6 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	}
 	return out, nil
 }
-
-const binary64 = 10 // the longest uvarint
 
 // Unmarshal reads a queued request; its chunk points into b, which the queue does not reuse.
 // Requests that upstream's otlp_grpc exporter queued before (an agent upgraded with spans on
