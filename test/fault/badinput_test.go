@@ -246,7 +246,7 @@ func (g *goodSender) send(t *testing.T) {
 	require.NoError(t, err)
 	tracesBody, err := ptraceotlp.NewExportRequestFromTraces(spans(g.r.id+"-http", []string{spanID})).MarshalProto()
 	require.NoError(t, err)
-	metricsBody, err := pmetricotlp.NewExportRequestFromMetrics(samples(run, []string{sampleID})).MarshalProto()
+	metricsBody, err := pmetricotlp.NewExportRequestFromMetrics(samples(run, []string{sampleID}, time.Now())).MarshalProto()
 	require.NoError(t, err)
 
 	for _, req := range []struct {

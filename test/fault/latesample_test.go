@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -45,9 +44,7 @@ func TestLateSampleOfATracedService(t *testing.T) {
 	var ids []string
 	for i := range 3 {
 		id := fmt.Sprintf("%s-m-%07d", r.id, i+1)
-		md := samples(r.id, []string{id})
-		dp := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)
-		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-late)))
+		md := samples(r.id, []string{id}, time.Now().Add(-late))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := client.Export(ctx, pmetricotlp.NewExportRequestFromMetrics(md))
 		cancel()

@@ -135,6 +135,8 @@ type otlpSender struct {
 	errs      map[codes.Code]int
 	lastErr   string // the last error a call returned
 	attempts  int
+	// lastSample is the time of the latest probe sample sent (samples senders).
+	lastSample time.Time
 }
 
 func newOTLPSender(addr, kind, id string, batch, workers int) (*otlpSender, error) {
@@ -191,6 +193,10 @@ func (s *otlpSender) work() {
 }
 
 func (s *otlpSender) send(ids []string) {
+	var md pmetric.Metrics
+	if s.kind == "m" {
+		md = samples(s.id, ids, s.firstSampleTime(len(ids)))
+	}
 	deadline := time.Now().Add(s.giveUp)
 	backoff := 100 * time.Millisecond
 	for {
@@ -205,7 +211,7 @@ func (s *otlpSender) send(ids []string) {
 		if s.kind == "s" {
 			_, err = s.traces.Export(ctx, ptraceotlp.NewExportRequestFromTraces(spans(s.id, ids)))
 		} else {
-			_, err = s.metrics.Export(ctx, pmetricotlp.NewExportRequestFromMetrics(samples(s.id, ids)))
+			_, err = s.metrics.Export(ctx, pmetricotlp.NewExportRequestFromMetrics(md))
 		}
 		cancel()
 		s.mu.Lock()
@@ -296,21 +302,35 @@ func spans(service string, ids []string) ptrace.Traces {
 // number, its "run" attribute the run's ID.
 const probeMetric = "fault_probe"
 
-// samples is one data point per ID of the probe gauge, 1 ms apart, ending now.
-func samples(run string, ids []string) pmetric.Metrics {
+// firstSampleTime returns the time of the first of n probe samples, 1 ms apart and ending now,
+// moved later when that is not after the last sample sent: batches sent back to back (the
+// sender catching up, an answer within a millisecond) would otherwise overlap, and Prometheus
+// drops without an error a sample no later than the one before it in the same request.
+func (s *otlpSender) firstSampleTime(n int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := time.Now().Add(-time.Duration(n-1) * time.Millisecond).Truncate(time.Millisecond)
+	if !first.After(s.lastSample) {
+		first = s.lastSample.Add(time.Millisecond)
+	}
+	s.lastSample = first.Add(time.Duration(n-1) * time.Millisecond)
+	return first
+}
+
+// samples is one data point per ID of the probe gauge, 1 ms apart from first.
+func samples(run string, ids []string, first time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", "fault-"+run)
 	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
 	m.SetName(probeMetric)
 	g := m.SetEmptyGauge()
-	now := time.Now().Add(-time.Duration(len(ids)) * time.Millisecond)
 	for i, id := range ids {
 		var seq int64
 		_, _ = fmt.Sscanf(id[strings.LastIndexByte(id, '-')+1:], "%d", &seq)
 		dp := g.DataPoints().AppendEmpty()
 		dp.Attributes().PutStr("run", run)
-		dp.SetTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i) * time.Millisecond)))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(first.Add(time.Duration(i) * time.Millisecond)))
 		dp.SetDoubleValue(float64(seq))
 	}
 	return md

@@ -275,6 +275,7 @@ func (r *rig) stored(ctx context.Context, s signal) (map[string]int, error) {
 type outcome struct {
 	sent, received, lost, duplicated int
 	missing                          []string
+	cause                            string // what the backend says of the loss, when it says anything
 }
 
 // check compares what was sent with what the backend stored, polling until nothing is missing
@@ -308,6 +309,14 @@ func (r *rig) check(s signal, timeout time.Duration) outcome {
 	o.lost = len(o.missing)
 	o.received = o.sent - o.lost
 	sort.Strings(o.missing)
+	if o.lost > 0 && s == sigMetrics {
+		// Prometheus answers 2xx for a request in which a sample is no later than the one
+		// before it in its series, and drops that sample.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := scrapeValue(ctx, r.prom.Base()+"/metrics", "prometheus_tsdb_out_of_order_samples_total", nil)
+		cancel()
+		o.cause = fmt.Sprintf("Prometheus dropped %v samples as out of order (prometheus_tsdb_out_of_order_samples_total; %v)", n, err)
+	}
 	return o
 }
 
@@ -325,7 +334,7 @@ func missingFrom(got map[string]int, want []string) int {
 func requireNoLoss(t *testing.T, s signal, o outcome) {
 	t.Helper()
 	require.NotZero(t, o.sent, "%s: nothing was sent", s)
-	require.Zero(t, o.lost, "%s: %d of %d lost, e.g. %v", s, o.lost, o.sent, o.missing[:min(10, len(o.missing))])
+	require.Zero(t, o.lost, "%s: %d of %d lost, e.g. %v %s", s, o.lost, o.sent, o.missing[:min(10, len(o.missing))], o.cause)
 }
 
 // rulesFile is the agent's self-alerts, as the catalog generates them.
