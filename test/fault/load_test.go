@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -315,6 +317,20 @@ func (s *otlpSender) firstSampleTime(n int) time.Time {
 	}
 	s.lastSample = first.Add(time.Duration(n-1) * time.Millisecond)
 	return first
+}
+
+// TestFirstSampleTime checks that batches of probe samples sent back to back, well within a
+// millisecond, never overlap: each starts after the last sample of the one before, on a whole
+// millisecond (Prometheus' resolution).
+func TestFirstSampleTime(t *testing.T) {
+	var s otlpSender
+	var last time.Time
+	for i, n := range []int{1, 1, 10, 1, 10, 10} {
+		first := s.firstSampleTime(n)
+		require.True(t, first.After(last), "batch %d starts at %v, not after %v", i, first, last)
+		require.Equal(t, first, first.Truncate(time.Millisecond))
+		last = first.Add(time.Duration(n-1) * time.Millisecond)
+	}
 }
 
 // samples is one data point per ID of the probe gauge, 1 ms apart from first.
