@@ -30,6 +30,22 @@ func TestAddrs(t *testing.T) {
 	}
 }
 
+// TestAddrsNeverRepeats: separate calls never return a port twice, although each port is free
+// again once its call returns (1,000 draws of about 17,000 ports would repeat one almost surely).
+func TestAddrsNeverRepeats(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		addrs, err := Addrs(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addrs[0]] {
+			t.Fatalf("%s returned by two calls", addrs[0])
+		}
+		seen[addrs[0]] = true
+	}
+}
+
 // TestPickSkipsBusyPorts: of two ports, one held by a listener, pick returns the other, and
 // asking for both fails.
 func TestPickSkipsBusyPorts(t *testing.T) {
@@ -48,7 +64,7 @@ func TestPickSkipsBusyPorts(t *testing.T) {
 		port-- // keep [port, port+2) below the ephemeral range
 	}
 	for range 20 {
-		got, err := pick(1, port, port+2)
+		got, err := pick(1, port, port+2, map[int]bool{})
 		if err != nil {
 			t.Fatalf("pick(1) of two ports, one busy: %v", err)
 		}
@@ -56,7 +72,7 @@ func TestPickSkipsBusyPorts(t *testing.T) {
 			t.Fatalf("pick returned the busy %s", got[0])
 		}
 	}
-	if got, err := pick(2, port, port+2); err == nil {
+	if got, err := pick(2, port, port+2, map[int]bool{}); err == nil {
 		t.Fatalf("pick(2) of two ports, one busy: %v, want an error", got)
 	}
 }
