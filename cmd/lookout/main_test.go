@@ -53,9 +53,13 @@ func TestComponents(t *testing.T) {
 }
 
 func TestValidateBuiltinConfigs(t *testing.T) {
-	configs := [][]string{{"agent", "to-gateway"}}
+	// The overlays are valid only over the config they are for.
+	overlays := map[string]string{"to-gateway": "agent", "gateway-service-graph": "gateway"}
+	var configs [][]string
 	for _, name := range config.Names() {
-		if name != "to-gateway" { // an overlay: valid only over the agent
+		if base, ok := overlays[name]; ok {
+			configs = append(configs, []string{base, name})
+		} else {
 			configs = append(configs, []string{name})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -281,6 +282,21 @@ func TestPipelinesWithEverythingOnAreTheBuiltinOnes(t *testing.T) {
 	}
 }
 
+// TestToGatewayChangesOnlyWhereTracesGo checks lookout:to-gateway against lookout:agent: the
+// overlay replaces whole lists (the traces exporters, the metrics receivers), which must stay the
+// agent's but for the gateway instead of Tempo and the service graph left to the gateway.
+func TestToGatewayChangesOnlyWhereTracesGo(t *testing.T) {
+	want := builtinService(t, "lookout:agent").Pipelines
+	drop := func(list []string) []string {
+		return slices.DeleteFunc(list, func(s string) bool { return s == "service_graph" })
+	}
+	exporters := drop(want["traces"]["exporters"])
+	exporters[slices.Index(exporters, "otlp_grpc/tempo")] = "load_balancing"
+	want["traces"]["exporters"] = exporters
+	want["metrics"]["receivers"] = drop(want["metrics"]["receivers"])
+	require.Equal(t, want, builtinService(t, "lookout:agent", "lookout:to-gateway").Pipelines)
+}
+
 // TestEnvironmentCoversBuiltinConfigs checks that the pods set every variable the built-in configs
 // read without a default (and the ones the chart sets on purpose).
 func TestEnvironmentCoversBuiltinConfigs(t *testing.T) {
@@ -297,7 +313,7 @@ func TestEnvironmentCoversBuiltinConfigs(t *testing.T) {
 		env     map[string]bool
 	}{
 		{[]string{"agent", "to-gateway"}, envOf(o.DaemonSets[0].Spec.Template.Spec)},
-		{[]string{"gateway"}, envOf(o.Deployments[0].Spec.Template.Spec)},
+		{[]string{"gateway", "gateway-service-graph"}, envOf(o.Deployments[0].Spec.Template.Spec)},
 	} {
 		for _, name := range x.configs {
 			b, err := config.Get(name)

@@ -266,7 +266,11 @@ func checkCollectors(t *testing.T, o *objects, p presets, userPipelines map[stri
 		require.Len(t, o.Deployments, 1)
 		gateway := prepareContainer(t, o, &o.Deployments[0].Spec.Template.Spec, "gateway")
 		require.Contains(t, string(gateway.lookout(t, "validate")), "config is valid")
-		require.Equal(t, builtinService(t, "lookout:gateway").Pipelines, gateway.printService(t).Pipelines,
+		uris := []string{"lookout:gateway"}
+		if p.spanMetrics {
+			uris = append(uris, "lookout:gateway-service-graph") // the agents leave the service graph to it
+		}
+		require.Equal(t, builtinService(t, uris...).Pipelines, gateway.printService(t).Pipelines,
 			"the gateway runs its built-in pipelines")
 	} else {
 		require.Empty(t, o.Deployments, "no gateway without presets.gateway")

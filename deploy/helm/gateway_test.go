@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -14,13 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lookoutdev/lookout/internal/lookouttest"
+	"github.com/lookoutdev/lookout/test/fault/backends"
 )
 
 // TestGatewayRunsAsRendered starts the gateway as the chart renders it (its arguments, the
 // ConfigMap's files and its environment; only the listening addresses are moved to free
-// loopback ports), with a real Jaeger v2 standing in for Tempo, and follows an error trace
-// through tail sampling into Jaeger. (The agent cannot start outside a cluster: k8s_attributes
-// and the pod discovery need the API server.)
+// loopback ports), with a real Jaeger v2 standing in for Tempo and a real Prometheus, and sends
+// it a trace of two services, each span in a request of its own as two agents would: the trace
+// (it has an error) goes through tail sampling into Jaeger, and the call between the two
+// services reaches Prometheus as a service-graph edge. (The agent cannot start outside a
+// cluster: k8s_attributes and the pod discovery need the API server.)
 func TestGatewayRunsAsRendered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Jaeger and the gateway")
@@ -32,11 +36,17 @@ func TestGatewayRunsAsRendered(t *testing.T) {
 		"JAEGER_DATA_DIR="+t.TempDir())
 	j.WaitHTTP(t, "http://"+queryAddr+"/api/services", time.Minute)
 
+	prom := backends.StartPrometheus(t)
+
 	o := render(t, chartCase{opts: Options{Set: []string{
 		"presets.gateway.enabled=true",
 		"backends.tempo.endpoint=" + otlpAddr,
-		// gateway.config reaches the gateway: decide after 1 s instead of 10 s.
+		"backends.prometheus.url=" + prom.Base() + backends.WritePath,
+		"clusterName=helm-test",
+		// gateway.config reaches the gateway: decide after 1 s instead of 10 s, and write the
+		// service graph every second instead of every 15.
 		"gateway.config.processors.tail_sampling.decision_wait=1s",
+		"gateway.config.connectors.service_graph.metrics_flush_interval=1s",
 	}}})
 	require.Len(t, o.Deployments, 1)
 	run := prepareContainer(t, o, &o.Deployments[0].Spec.Template.Spec, "gateway")
@@ -54,16 +64,25 @@ func TestGatewayRunsAsRendered(t *testing.T) {
 
 	// No idle connections left behind for goleak to find.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	traceID := randomHex(t, 16)
+	traceID, clientSpan := randomHex(t, 16), randomHex(t, 8)
 	now := time.Now()
-	body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"helm-gateway-test"}}]},
-		"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,"name":"GET /fail","kind":2,
+	for _, span := range []string{
+		// helm-gateway-caller's client span, then helm-gateway-test's server span (an error).
+		fmt.Sprintf(`"service.name","value":{"stringValue":"helm-gateway-caller"}}]},
+		"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,"name":"GET","kind":3,
+		"startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`,
+			traceID, clientSpan, now.Add(-2*time.Second).UnixNano(), now.UnixNano()),
+		fmt.Sprintf(`"service.name","value":{"stringValue":"helm-gateway-test"}}]},
+		"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,"parentSpanId":%q,"name":"GET /fail","kind":2,
 		"startTimeUnixNano":"%d","endTimeUnixNano":"%d","status":{"code":2}}]}]}]}`,
-		traceID, randomHex(t, 8), now.Add(-time.Second).UnixNano(), now.UnixNano())
-	resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+			traceID, randomHex(t, 8), clientSpan, now.Add(-time.Second).UnixNano(), now.UnixNano()),
+	} {
+		body := `{"resourceSpans":[{"resource":{"attributes":[{"key":` + span
+		resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
 
 	lookouttest.Eventually(t, time.Minute, func() error {
 		resp, err := client.Get("http://" + queryAddr + "/api/traces/" + traceID)
@@ -81,8 +100,21 @@ func TestGatewayRunsAsRendered(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 			return fmt.Errorf("jaeger /api/traces/%s: %s: %w", traceID, resp.Status, err)
 		}
-		if len(got.Data) != 1 || len(got.Data[0].Spans) != 1 || got.Data[0].Spans[0].OperationName != "GET /fail" {
+		if len(got.Data) != 1 || len(got.Data[0].Spans) != 2 {
 			return fmt.Errorf("jaeger has %+v for trace %s", got.Data, traceID)
+		}
+		return nil
+	})
+	lookouttest.Eventually(t, time.Minute, func() error {
+		got, err := prom.Query(context.Background(), `traces_service_graph_request_total{client="helm-gateway-caller",server="helm-gateway-test"}`)
+		if err != nil {
+			return err
+		}
+		if len(got) != 1 || got[0].Value != 1 {
+			return fmt.Errorf("prometheus has %+v for the edge helm-gateway-caller -> helm-gateway-test", got)
+		}
+		if g, c := got[0].Metric["lookout_gateway"], got[0].Metric["k8s_cluster_name"]; g != downward["metadata.name"] || c != "helm-test" {
+			return fmt.Errorf("the edge's series is labelled gateway %q, cluster %q", g, c)
 		}
 		return nil
 	})

@@ -14,17 +14,21 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- $p := .Values.presets -}}
 {{- /* No batch processor for traces or logs: it would acknowledge data before the on-disk queue has it. */ -}}
 {{- $processors := list "memory_limiter" "k8s_attributes" "resource" -}}
+{{- /* The service graph needs both spans of a call: the gateway's when there is one (lookout:to-gateway). */ -}}
+{{- $agentGraph := and $p.spanMetrics.enabled (not $p.gateway.enabled) -}}
 {{- $pipelines := dict -}}
 {{- if $p.traces.enabled -}}
 {{- $exporters := list (ternary "load_balancing" "otlp_grpc/tempo" $p.gateway.enabled) -}}
-{{- if $p.spanMetrics.enabled }}{{ $exporters = concat $exporters (list "span_metrics" "service_graph") }}{{ end -}}
+{{- if $p.spanMetrics.enabled }}{{ $exporters = append $exporters "span_metrics" }}{{ end -}}
+{{- if $agentGraph }}{{ $exporters = append $exporters "service_graph" }}{{ end -}}
 {{- $_ := set $pipelines "traces" (dict "receivers" (list "otlp") "processors" $processors "exporters" $exporters) -}}
 {{- end -}}
 {{- if $p.metrics.enabled -}}
 {{- $receivers := list "otlp" "prometheus" -}}
 {{- if $p.metrics.hostMetrics }}{{ $receivers = append $receivers "host_metrics" }}{{ end -}}
 {{- if $p.metrics.kubeletStats }}{{ $receivers = append $receivers "kubelet_stats" }}{{ end -}}
-{{- if $p.spanMetrics.enabled }}{{ $receivers = concat $receivers (list "span_metrics" "service_graph") }}{{ end -}}
+{{- if $p.spanMetrics.enabled }}{{ $receivers = append $receivers "span_metrics" }}{{ end -}}
+{{- if $agentGraph }}{{ $receivers = append $receivers "service_graph" }}{{ end -}}
 {{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (concat $processors (list "transform/own_scope" "batch")) "exporters" (list "prometheus_remote_write")) -}}
 {{- end -}}
 {{- if $p.logs.enabled -}}
@@ -104,18 +108,36 @@ Auth and headers of one exporter (a dict, merged into the exporter's config, or 
 {{ toYaml $config }}
 {{- end -}}
 
-{{/* presets.yaml of the gateway: Tempo's auth and headers. */}}
+{{/* Whether the gateway draws the service graph (lookout:gateway-service-graph). */}}
+{{- define "lookout.gateway.serviceGraph" -}}
+{{- if .Values.presets.spanMetrics.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/* presets.yaml of the gateway: Tempo's (and, with the service graph, Prometheus') auth and headers. */}}
 {{- define "lookout.gateway.presets" -}}
 {{- $b := .Values.backends -}}
-{{- $tempo := include "lookout.backendAuth" (dict "name" "tempo" "backend" $b.tempo) | fromYaml -}}
-{{- $config := dict -}}
-{{- if $tempo.id -}}
-{{- $_ := set $config "extensions" (dict $tempo.id $tempo.extension) -}}
-{{- $_ := set $config "service" (dict "extensions" (list "health_check" "pprof" "zpages" "segment_storage" $tempo.id)) -}}
+{{- $backends := dict "tempo" "otlp_grpc/tempo" -}}
+{{- if include "lookout.gateway.serviceGraph" . }}{{ $_ := set $backends "prometheus" "prometheus_remote_write" }}{{ end -}}
+{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" -}}
+{{- $extensions := dict -}}
+{{- $exporters := dict -}}
+{{- range $name, $exporter := $backends -}}
+{{- $backend := get $b $name -}}
+{{- $a := include "lookout.backendAuth" (dict "name" $name "backend" $backend) | fromYaml -}}
+{{- if $a.id -}}
+{{- $serviceExtensions = append $serviceExtensions $a.id -}}
+{{- $_ := set $extensions $a.id $a.extension -}}
 {{- end -}}
-{{- $e := include "lookout.exporterAuth" (dict "auth" $tempo "headers" $b.tempo.headers) | fromYaml -}}
-{{- if $e }}{{ $_ := set $config "exporters" (dict "otlp_grpc/tempo" $e) }}{{ end -}}
-# Written by the Lookout chart from its values (Tempo's auth and headers); merged over lookout:gateway.
+{{- $e := include "lookout.exporterAuth" (dict "auth" $a "headers" $backend.headers) | fromYaml -}}
+{{- if $e }}{{ $_ := set $exporters $exporter $e }}{{ end -}}
+{{- end -}}
+{{- $config := dict -}}
+{{- if $extensions -}}
+{{- $_ := set $config "extensions" $extensions -}}
+{{- $_ := set $config "service" (dict "extensions" $serviceExtensions) -}}
+{{- end -}}
+{{- if $exporters }}{{ $_ := set $config "exporters" $exporters }}{{ end -}}
+# Written by the Lookout chart from its values (the backends' auth and headers); merged over lookout:gateway{{ if include "lookout.gateway.serviceGraph" . }} and lookout:gateway-service-graph{{ end }}.
 {{ if $config }}{{ toYaml $config }}{{ else }}{}{{ end }}
 {{- end -}}
 
