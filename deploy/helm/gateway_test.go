@@ -113,8 +113,8 @@ func TestGatewayRunsAsRendered(t *testing.T) {
 		if len(got) != 1 || got[0].Value != 1 {
 			return fmt.Errorf("prometheus has %+v for the edge helm-gateway-caller -> helm-gateway-test", got)
 		}
-		if g, c := got[0].Metric["lookout_gateway"], got[0].Metric["k8s_cluster_name"]; g != downward["metadata.name"] || c != "helm-test" {
-			return fmt.Errorf("the edge's series is labelled gateway %q, cluster %q", g, c)
+		if m := got[0].Metric; m["lookout_gateway"] != downward["metadata.name"] || m["k8s_cluster_name"] != "helm-test" || m["otel_scope_name"] != "" {
+			return fmt.Errorf("the edge's series has the labels %v", m)
 		}
 		return nil
 	})
