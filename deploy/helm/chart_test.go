@@ -287,13 +287,10 @@ func TestPipelinesWithEverythingOnAreTheBuiltinOnes(t *testing.T) {
 // agent's but for the gateway instead of Tempo and the service graph left to the gateway.
 func TestToGatewayChangesOnlyWhereTracesGo(t *testing.T) {
 	want := builtinService(t, "lookout:agent").Pipelines
-	drop := func(list []string) []string {
-		return slices.DeleteFunc(list, func(s string) bool { return s == "service_graph" })
-	}
-	exporters := drop(want["traces"]["exporters"])
+	exporters := without(want["traces"]["exporters"], "service_graph")
 	exporters[slices.Index(exporters, "otlp_grpc/tempo")] = "load_balancing"
 	want["traces"]["exporters"] = exporters
-	want["metrics"]["receivers"] = drop(want["metrics"]["receivers"])
+	want["metrics"]["receivers"] = without(want["metrics"]["receivers"], "service_graph")
 	require.Equal(t, want, builtinService(t, "lookout:agent", "lookout:to-gateway").Pipelines)
 }
 

@@ -198,15 +198,6 @@ func expectedPipelines(t *testing.T, p presets) map[string]map[string][]string {
 		uris = append(uris, "lookout:to-gateway")
 	}
 	pipelines := builtinService(t, uris...).Pipelines
-	without := func(list []string, drop ...string) []string {
-		var out []string
-		for _, x := range list {
-			if !contains(drop, x) {
-				out = append(out, x)
-			}
-		}
-		return out
-	}
 	if !p.logs {
 		delete(pipelines, "logs")
 	} else if !p.podLogs {
@@ -234,6 +225,17 @@ func expectedPipelines(t *testing.T, p presets) map[string]map[string][]string {
 		}
 	}
 	return pipelines
+}
+
+// without returns list without the elements in drop.
+func without(list []string, drop ...string) []string {
+	var out []string
+	for _, x := range list {
+		if !contains(drop, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
