@@ -16,14 +16,15 @@ import (
 )
 
 // BenchmarkQueuePattern runs exporterhelper's persistent queue access pattern on this
-// extension and on file_storage (bbolt), both with their default configs (no fsync): each op
+// extension, on it without its read cache, and on file_storage (bbolt), all with their default
+// configs otherwise (no fsync): each op
 // puts an item (Batch(Set meta, Set item)), and reads (Batch(Set meta, Get item)) and
 // completes (Batch(Set meta, Delete item)) the item put 8 ops before, so that 8 items are
 // queued. MB/s is items through the queue; cpu-ns/op is the CPU time of the process (user and
 // system, all threads) per op, which is what an agent pays.
 func BenchmarkQueuePattern(b *testing.B) {
 	for _, size := range []int{4 << 10, 256 << 10, 2 << 20} {
-		for _, impl := range []string{"segment", "filestorage"} {
+		for _, impl := range []string{"segment", "segment-no-read-cache", "filestorage"} {
 			b.Run(fmt.Sprintf("%s/%dKiB", impl, size>>10), func(b *testing.B) {
 				client := benchClient(b, impl)
 				runQueuePattern(b, client, size)
@@ -38,7 +39,10 @@ func benchClient(b *testing.B, name string) storage.Client {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig()
 	cfg.(*Config).Directory = b.TempDir()
-	if name == "filestorage" {
+	switch name {
+	case "segment-no-read-cache":
+		cfg.(*Config).ReadCacheSize = 0
+	case "filestorage":
 		f = filestorage.NewFactory()
 		cfg = f.CreateDefaultConfig()
 		fc := cfg.(*filestorage.Config)

@@ -33,6 +33,7 @@ func TestLoadConfig(t *testing.T) {
 			FSync:             true,
 			SmallWriteReserve: 64 << 10,
 			MinFreeSpace:      0,
+			ReadCacheSize:     1 << 20,
 		}},
 		{id: component.NewIDWithName(metadata.Type, "elsewhere"), expected: withDefaults(func(c *Config) {
 			c.Directory = "./testdata"
@@ -47,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 			"segment_size: 1000 is less than the minimum of 1048576 (1 MiB)",
 			"small_write_reserve: -1 must be at least 0 and less than segment_size/2 (500)",
 			"min_free_space: -1 must be at least 0",
+			"read_cache_size: -1 must be at least 0 and less than 2 GiB",
 		}},
 		{id: component.NewIDWithName(metadata.Type, "big_reserve"), errs: []string{
 			"small_write_reserve: 1048576 must be at least 0 and less than segment_size/2 (1048576)",

@@ -98,6 +98,7 @@ func (e *segmentStorage) GetClient(ctx context.Context, kind component.Kind, id 
 		reserve:     e.cfg.SmallWriteReserve,
 		minFree:     e.cfg.MinFreeSpace,
 		fsync:       e.cfg.FSync,
+		cacheSize:   int(e.cfg.ReadCacheSize),
 		logger:      e.logger.With(zap.String("directory", dir)),
 		onClose:     e.forget,
 	})

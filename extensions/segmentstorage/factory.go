@@ -21,6 +21,7 @@ func createDefaultConfig() component.Config {
 		SegmentSize:       defaultSegmentSize,
 		SmallWriteReserve: defaultSmallWriteReserve,
 		MinFreeSpace:      defaultMinFreeSpace,
+		ReadCacheSize:     defaultReadCacheSize,
 		// An upgrade from file_storage keeps its queues and offsets.
 		MigrateFromFileStorage: true,
 	}

@@ -29,6 +29,10 @@ const (
 	// entryOverhead is what a Set costs on disk besides its key and value, about: the type, two
 	// lengths, a share of the record header.
 	entryOverhead = 8
+	// minCached is the smallest value the read cache keeps: smaller ones are bookkeeping (a
+	// queue's indexes, a receiver's offsets), read back only at a restart, and a pread of a few
+	// bytes costs little.
+	minCached = 4 << 10
 )
 
 // errClosed is returned by a client used after Close.
@@ -41,6 +45,7 @@ type storeOptions struct {
 	reserve     int64
 	minFree     int64 // free space of the volume that only bookkeeping may take
 	fsync       bool
+	cacheSize   int // bytes of values written and not yet read that are kept in memory too
 	logger      *zap.Logger
 	onClose     func(*store)
 	// allocate preallocates a new segment file (default preallocate); tests make it fail.
@@ -79,9 +84,16 @@ type store struct {
 	head     *segment   // the last segment, written to; nil until a write creates one, and after a failed write
 	nextSeq  uint64     // of the next segment file
 	index    map[string]entry
-	buf      []byte     // record buffer, kept between writes
-	offs     []int      // offset of each Set's value in buf
-	ops      []recordOp // decoded ops, kept between records at recovery
+	// cache holds values of at least minCached bytes written by this process and not yet read
+	// or replaced, up to opts.cacheSize bytes in all, so that the read that follows a write
+	// (a queue's consumer takes what its producer put) is not a pread(2) of what was just
+	// written: each is a slice of a record buffer that the store no longer writes to, and a
+	// Get hands it over to the caller.
+	cache  map[string][]byte
+	cached int        // bytes in cache
+	buf    []byte     // record buffer, kept between writes
+	offs   []int      // offset of each Set's value in buf
+	ops    []recordOp // decoded ops, kept between records at recovery
 }
 
 var (
@@ -121,7 +133,7 @@ func openStore(opts storeOptions) (*store, error) {
 		_ = lock.Close()
 		return nil, fmt.Errorf("segment_storage: %s is in use by another client or process: %w", opts.dir, err)
 	}
-	s := &store{opts: opts, lock: lock, index: map[string]entry{}, nextSeq: 1}
+	s := &store{opts: opts, lock: lock, index: map[string]entry{}, cache: map[string][]byte{}, nextSeq: 1}
 	if err := s.recover(); err != nil {
 		_ = s.closeFiles()
 		return nil, err
@@ -359,7 +371,23 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 
 // batch runs ops as Batch does; s.mu is held.
 func (s *store) batch(ops []*storage.Operation) error {
+	// Values the cache takes are slices of the record, which is then not reused: it gets a
+	// buffer of its own.
+	caching, size := false, headerSize
+	room := s.opts.cacheSize - s.cached
+	for _, op := range ops {
+		if op != nil && op.Type == storage.Set {
+			size += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
+			if len(op.Value) >= minCached && len(op.Value) <= room {
+				caching = true
+				room -= len(op.Value)
+			}
+		}
+	}
 	rec := s.newRecord()
+	if caching {
+		rec = make([]byte, headerSize, size)
+	}
 	offs := s.offs[:0]
 	writes, adds := 0, false
 	for _, op := range ops {
@@ -398,14 +426,28 @@ func (s *store) batch(ops []*storage.Operation) error {
 			return err
 		}
 	}
-	s.keepBuffer(rec)
+	if !caching {
+		s.keepBuffer(rec)
+	}
 	for i, op := range ops {
 		switch op.Type {
 		case storage.Set:
-			s.put(op.Key, entry{seg: seg, off: at + int64(offs[i]), n: len(op.Value)})
+			s.uncache(op.Key)
+			n := len(op.Value)
+			s.put(op.Key, entry{seg: seg, off: at + int64(offs[i]), n: n})
+			if caching && n >= minCached && s.cached+n <= s.opts.cacheSize {
+				s.cache[op.Key] = rec[offs[i] : offs[i]+n : offs[i]+n]
+				s.cached += n
+			}
 		case storage.Delete:
+			s.uncache(op.Key)
 			s.remove(op.Key)
 		case storage.Get:
+			if v, ok := s.cache[op.Key]; ok {
+				s.uncache(op.Key)
+				op.Value = v
+				continue
+			}
 			v, err := s.read(op.Key)
 			if err != nil {
 				return err
@@ -478,6 +520,14 @@ func (s *store) put(key string, e entry) {
 	s.remove(key)
 	s.index[key] = e
 	e.seg.live += e.liveSize(key)
+}
+
+// uncache drops the cached value of key, if any.
+func (s *store) uncache(key string) {
+	if v, ok := s.cache[key]; ok {
+		s.cached -= len(v)
+		delete(s.cache, key)
+	}
 }
 
 func (s *store) remove(key string) {
@@ -731,9 +781,12 @@ func (s *store) moveLive(old *segment) error {
 		var offs []int
 		n := 0
 		for ; n < len(keys) && (n == 0 || len(rec) < mib); n++ {
-			v, err := s.read(keys[n])
-			if err != nil {
-				return err
+			v, ok := s.cache[keys[n]]
+			if !ok {
+				var err error
+				if v, err = s.read(keys[n]); err != nil {
+					return err
+				}
 			}
 			var off int
 			rec, off = appendSet(rec, keys[n], v)
@@ -766,7 +819,7 @@ func (s *store) Close(context.Context) error {
 		errs = append(errs, s.head.f.Sync())
 	}
 	errs = append(errs, s.closeFiles())
-	s.index, s.segments, s.head, s.buf, s.offs = nil, nil, nil, nil, nil
+	s.index, s.cache, s.segments, s.head, s.buf, s.offs = nil, nil, nil, nil, nil, nil
 	s.mu.Unlock()
 	s.opts.onClose(s)
 	if err := errors.Join(errs...); err != nil {

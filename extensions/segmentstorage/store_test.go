@@ -1,12 +1,14 @@
 package segmentstorage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -22,7 +24,9 @@ import (
 func openTestStore(t *testing.T, dir string, change func(*storeOptions)) (*store, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	opts := storeOptions{dir: dir, segmentSize: mib, reserve: 64 << 10, logger: zap.New(core)}
+	// A read cache smaller than what most tests write, so that they read values from it and
+	// from the files.
+	opts := storeOptions{dir: dir, segmentSize: mib, reserve: 64 << 10, cacheSize: 512 << 10, logger: zap.New(core)}
 	if change != nil {
 		change(&opts)
 	}
@@ -483,4 +487,52 @@ func TestCleanReopen(t *testing.T) {
 		keys = append(keys, k)
 	}
 	requireState(t, s, keys, want)
+}
+
+// TestReadCache checks that values of 4 KiB or more are read from memory while the cache has
+// room for them, once: the bytes of the files are changed under the store, and only values
+// read from them show the change.
+func TestReadCache(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTestStore(t, t.TempDir(), func(o *storeOptions) { o.cacheSize = 12 << 10 })
+	tamper := func(key string) []byte {
+		t.Helper()
+		e := s.index[key]
+		changed := bytes.Repeat([]byte{'x'}, e.n)
+		_, err := e.seg.f.WriteAt(changed, e.off)
+		require.NoError(t, err)
+		return changed
+	}
+	get := func(key string) []byte {
+		t.Helper()
+		v, err := s.Get(ctx, key)
+		require.NoError(t, err)
+		return v
+	}
+
+	a, b, small := value("a", 8<<10), value("b", 8<<10), value("small", 100)
+	written := slices.Clone(a)
+	require.NoError(t, s.Batch(ctx, storage.SetOperation("a", written), storage.SetOperation("b", b), storage.SetOperation("small", small)))
+	copy(written, "changed by the caller after Set")
+	require.Equal(t, 8<<10, s.cached, "a is cached; b does not fit beside it, small is too small")
+	onDiskA, onDiskB, onDiskSmall := tamper("a"), tamper("b"), tamper("small")
+	got := get("a")
+	require.Equal(t, a, got, "a comes from the cache")
+	require.Equal(t, onDiskB, get("b"))
+	require.Equal(t, onDiskSmall, get("small"))
+	copy(got, "changed by the caller after Get")
+	require.Equal(t, onDiskA, get("a"), "the cache handed a over: now it is read from the file")
+	require.Zero(t, s.cached)
+
+	// Replaced and deleted values leave the cache; a Get in the batch of a Set takes its value.
+	require.NoError(t, s.Set(ctx, "c", value("c", 5<<10)))
+	require.NoError(t, s.Set(ctx, "c", value("c2", 6<<10)))
+	require.Equal(t, 6<<10, s.cached)
+	require.NoError(t, s.Delete(ctx, "c"))
+	require.Zero(t, s.cached)
+	require.Nil(t, get("c"))
+	op := storage.GetOperation("d")
+	require.NoError(t, s.Batch(ctx, storage.SetOperation("d", value("d", 4<<10)), op))
+	require.Equal(t, value("d", 4<<10), op.Value)
+	require.Zero(t, s.cached)
 }
