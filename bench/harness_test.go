@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"os"
@@ -401,4 +402,40 @@ func TestUpstreamMatchedConfig(t *testing.T) {
 	metrics := want["service"].(map[string]any)["pipelines"].(map[string]any)["metrics"].(map[string]any)
 	require.Contains(t, metrics["processors"], "transform/own_scope")
 	require.Equal(t, true, rw(got)["disable_scope_info"])
+}
+
+func TestMedianRun(t *testing.T) {
+	run := func(cpu time.Duration, err error) Result {
+		return Result{Scenario: "s", Collector: Lookout, Items: 1_000_000, CPU: cpu, Err: err, Notes: []string{"own note"}}
+	}
+	failed := errors.New("12 lines lost")
+	tests := []struct {
+		name     string
+		runs     []Result
+		want     time.Duration
+		wantErr  error
+		wantNote string
+	}{
+		{name: "one run, no note", runs: []Result{run(3*time.Second, nil)}, want: 3 * time.Second},
+		{name: "three runs", runs: []Result{run(3*time.Second, nil), run(1*time.Second, nil), run(2*time.Second, nil)}, want: 2 * time.Second,
+			wantNote: "CPU s per M items in its 3 runs, in order: 3.00, 1.00, 2.00; the row is the median run"},
+		{name: "two runs: the lower", runs: []Result{run(3*time.Second, nil), run(2*time.Second, nil)}, want: 2 * time.Second,
+			wantNote: "CPU s per M items in its 2 runs, in order: 3.00, 2.00; the row is the median run"},
+		{name: "a failed run wins", runs: []Result{run(1*time.Second, nil), run(5*time.Second, failed), run(2*time.Second, nil)}, want: 5 * time.Second, wantErr: failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := medianRun(tt.runs)
+			require.Equal(t, tt.want, got.CPU)
+			require.Equal(t, tt.wantErr, got.Err)
+			want := []string{"own note"}
+			if tt.wantNote != "" {
+				want = append(want, tt.wantNote)
+			}
+			require.Equal(t, want, got.Notes)
+			for _, r := range tt.runs {
+				require.Equal(t, []string{"own note"}, r.Notes, "the runs' notes are not changed")
+			}
+		})
+	}
 }
