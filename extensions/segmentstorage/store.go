@@ -384,9 +384,11 @@ func (s *store) batch(ops []*storage.Operation) error {
 			}
 		}
 	}
-	rec := s.newRecord()
+	var rec []byte
 	if caching {
 		rec = make([]byte, headerSize, size)
+	} else {
+		rec = s.newRecord()
 	}
 	offs := s.offs[:0]
 	writes, adds := 0, false
