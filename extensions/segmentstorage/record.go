@@ -42,6 +42,11 @@ func appendSet(rec []byte, key string, value []byte) ([]byte, int) {
 	return append(rec, value...), off
 }
 
+// maxSetSize is the most bytes appendSet appends for key and value.
+func maxSetSize(key string, value []byte) int {
+	return 1 + 2*binary.MaxVarintLen64 + len(key) + len(value)
+}
+
 // appendDelete appends a Delete to rec.
 func appendDelete(rec []byte, key string) []byte {
 	rec = append(rec, opDelete)

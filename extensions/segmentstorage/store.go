@@ -377,8 +377,8 @@ func (s *store) batch(ops []*storage.Operation) error {
 	room := s.opts.cacheSize - s.cached
 	for _, op := range ops {
 		if op != nil && op.Type == storage.Set {
-			size += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
-			if len(op.Value) >= minCached && len(op.Value) <= room {
+			size += maxSetSize(op.Key, op.Value)
+			if cacheable(len(op.Value), room) {
 				caching = true
 				room -= len(op.Value)
 			}
@@ -437,7 +437,7 @@ func (s *store) batch(ops []*storage.Operation) error {
 			s.uncache(op.Key)
 			n := len(op.Value)
 			s.put(op.Key, entry{seg: seg, off: at + int64(offs[i]), n: n})
-			if caching && n >= minCached && s.cached+n <= s.opts.cacheSize {
+			if caching && cacheable(n, s.opts.cacheSize-s.cached) {
 				s.cache[op.Key] = rec[offs[i] : offs[i]+n : offs[i]+n]
 				s.cached += n
 			}
@@ -445,8 +445,7 @@ func (s *store) batch(ops []*storage.Operation) error {
 			s.uncache(op.Key)
 			s.remove(op.Key)
 		case storage.Get:
-			if v, ok := s.cache[op.Key]; ok {
-				s.uncache(op.Key)
+			if v, ok := s.uncache(op.Key); ok {
 				op.Value = v
 				continue
 			}
@@ -524,12 +523,17 @@ func (s *store) put(key string, e entry) {
 	e.seg.live += e.liveSize(key)
 }
 
-// uncache drops the cached value of key, if any.
-func (s *store) uncache(key string) {
-	if v, ok := s.cache[key]; ok {
+// cacheable reports whether the read cache takes a value of n bytes when it has room bytes left.
+func cacheable(n, room int) bool { return n >= minCached && n <= room }
+
+// uncache drops the cached value of key and returns it, if there was one.
+func (s *store) uncache(key string) ([]byte, bool) {
+	v, ok := s.cache[key]
+	if ok {
 		s.cached -= len(v)
 		delete(s.cache, key)
 	}
+	return v, ok
 }
 
 func (s *store) remove(key string) {
