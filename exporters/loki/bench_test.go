@@ -112,13 +112,10 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 		batches, _ := enc.group(ld)
 		bodyBytes = 0
 		for _, tb := range batches {
-			req := tb.pushRequest()
-			raw, release, err := enc.marshalProtobuf(tb, &req)
-			if err != nil {
-				b.Fatal(err)
-			}
+			raw, release := enc.marshalProtobuf(tb)
 			var body []byte
 			if format == FormatJSON {
+				var err error
 				body, err = protobufToJSON(raw)
 				if err != nil {
 					b.Fatal(err)
@@ -188,11 +185,7 @@ func pushBody(b *testing.B, size int) []byte {
 	if len(batches) != 1 {
 		b.Fatalf("group: %d batches, want 1", len(batches))
 	}
-	req := batches[0].pushRequest()
-	raw, release, err := enc.marshalProtobuf(batches[0], &req)
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw, release := enc.marshalProtobuf(batches[0])
 	defer release()
 	return append([]byte(nil), raw...)
 }

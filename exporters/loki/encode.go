@@ -71,10 +71,10 @@ type tenantBatch struct {
 	streams map[string]*stream
 	recs    []record // every entry of the tenant, in arrival order; streams index into it
 	entries int
-	bound   int // at least the size of the encoded push request (see marshalProtobuf)
+	bound   int // at least the size of the encoded push request (see marshal)
 }
 
-// record is one entry before it becomes a push.Entry (which is twice its size).
+// record is one entry of the push request.
 type record struct {
 	ns   int64 // time, Unix ns
 	line string
@@ -514,31 +514,19 @@ func (e *encoder) timestamp(lr plog.LogRecord) int64 {
 	return e.now().UnixNano()
 }
 
-// pushRequest orders tb's streams by labels and each stream's entries by time (stable, so
-// entries with the same timestamp keep their order), and returns the push request.
-func (tb *tenantBatch) pushRequest() push.PushRequest {
+// ordered returns tb's streams ordered by labels, each stream's records ordered by time
+// (stable, so entries with the same timestamp keep their order).
+func (tb *tenantBatch) ordered() []*stream {
 	streams := make([]*stream, 0, len(tb.streams))
 	for _, s := range tb.streams {
-		streams = append(streams, s)
-	}
-	slices.SortFunc(streams, func(a, b *stream) int { return strings.Compare(a.str, b.str) })
-	req := push.PushRequest{Streams: make([]push.Stream, 0, len(streams))}
-	entries := make([]push.Entry, tb.entries)
-	pos := 0
-	for _, s := range streams {
 		if s.unsorted {
 			s.idx = sortByTime(tb.recs, s.idx)
 			s.unsorted = false
 		}
-		out := entries[pos : pos+len(s.idx) : pos+len(s.idx)]
-		for j, i := range s.idx {
-			r := &tb.recs[i]
-			out[j] = push.Entry{Timestamp: time.Unix(0, r.ns).UTC(), Line: r.line, StructuredMetadata: r.meta}
-		}
-		pos += len(s.idx)
-		req.Streams = append(req.Streams, push.Stream{Labels: s.str, Entries: out})
+		streams = append(streams, s)
 	}
-	return req
+	slices.SortFunc(streams, func(a, b *stream) int { return strings.Compare(a.str, b.str) })
+	return streams
 }
 
 // sortByTime orders idx, indexes into recs that arrived in runs of increasing time (one per
@@ -602,34 +590,89 @@ func labelsString(ls push.LabelsAdapter) string {
 	return b.String()
 }
 
-// marshalProtobuf marshals req (tb's push request) into a pooled buffer; release gives it back.
-//
-// The library's PushRequest.Marshal computes every stream's size three times (Size() for the
-// buffer, then twice per stream in MarshalToSizedBuffer) before writing it. Here each stream is
-// written by the library's Stream.MarshalToSizedBuffer, which writes backwards from the end of
-// the buffer and needs no size, into a buffer of tb.bound bytes, an upper bound that group adds
-// up as it goes; only PushRequest's own framing of each stream (field 1, its length) is written
-// here.
-func (e *encoder) marshalProtobuf(tb *tenantBatch, req *push.PushRequest) (raw []byte, release func(), err error) {
-	if len(req.Format) > 0 {
-		return nil, nil, fmt.Errorf("marshal push request: format %q is not supported", req.Format)
-	}
+// marshalProtobuf marshals tb's push request into a pooled buffer; release gives it back.
+func (e *encoder) marshalProtobuf(tb *tenantBatch) (raw []byte, release func()) {
 	p := e.getBuf(tb.bound)
-	buf := *p
+	return tb.marshal(*p), func() { e.bufs.Put(p) }
+}
+
+// marshal writes tb's push request, Loki's PushRequest message (push.proto), into the end of
+// buf, which has at least tb.bound bytes, and returns it: streams ordered by labels, entries by
+// time, as Loki wants them.
+//
+// It writes from tb's records, backwards from the end of buf as gogo's generated code does, so
+// that a message's length is known once its content is written and nothing is sized twice.
+// Consecutive entries of a stream often share their structured metadata (the same slice: see
+// group); its encoding is then copied from the entry written just before.
+func (tb *tenantBatch) marshal(buf []byte) []byte {
+	buf = buf[:tb.bound]
 	i := len(buf)
-	for k := len(req.Streams) - 1; k >= 0; k-- {
-		n, err := req.Streams[k].MarshalToSizedBuffer(buf[:i])
-		if err != nil {
-			e.bufs.Put(p)
-			return nil, nil, fmt.Errorf("marshal push request: %w", err)
+	streams := tb.ordered()
+	for n := len(streams) - 1; n >= 0; n-- {
+		s := streams[n]
+		streamEnd := i
+		var prevMeta push.LabelsAdapter
+		metaAt, metaEnd := 0, 0 // where prevMeta's encoding is in buf
+		for j := len(s.idx) - 1; j >= 0; j-- {
+			r := &tb.recs[s.idx[j]]
+			entryEnd := i
+			if len(r.meta) > 0 && len(r.meta) == len(prevMeta) && &r.meta[0] == &prevMeta[0] {
+				i -= metaEnd - metaAt
+				copy(buf[i:], buf[metaAt:metaEnd])
+			} else {
+				for m := len(r.meta) - 1; m >= 0; m-- {
+					p, pairEnd := &r.meta[m], i
+					i = putString(buf, i, 2, p.Value) // LabelPairAdapter.value
+					i = putString(buf, i, 1, p.Name)  // LabelPairAdapter.name
+					i = putLen(buf, i, 3, pairEnd-i)  // EntryAdapter.structuredMetadata
+				}
+			}
+			prevMeta, metaAt, metaEnd = r.meta, i, entryEnd
+			i = putString(buf, i, 2, r.line) // EntryAdapter.line
+			tsEnd := i
+			t := time.Unix(0, r.ns)
+			i = putVarint(buf, i, 2, uint64(t.Nanosecond())) // Timestamp.nanos
+			i = putVarint(buf, i, 1, uint64(t.Unix()))       // Timestamp.seconds
+			i = putLen(buf, i, 1, tsEnd-i)                   // EntryAdapter.timestamp
+			i = putLen(buf, i, 2, entryEnd-i)                // StreamAdapter.entries
 		}
-		i -= n
-		i -= protowire.SizeVarint(uint64(n))
-		protowire.AppendVarint(buf[i:i], uint64(n))
-		i--
-		buf[i] = byte(protowire.EncodeTag(1, protowire.BytesType)) // PushRequest.streams
+		i = putString(buf, i, 1, s.str)    // StreamAdapter.labels
+		i = putLen(buf, i, 1, streamEnd-i) // PushRequest.streams
 	}
-	return buf[i:], func() { e.bufs.Put(p) }, nil
+	return buf[i:]
+}
+
+// putLen writes, just before buf[i:], the tag of length-delimited field num and the length n;
+// it returns where they start.
+func putLen(buf []byte, i int, num protowire.Number, n int) int {
+	i -= protowire.SizeVarint(uint64(n))
+	protowire.AppendVarint(buf[i:i], uint64(n))
+	i--
+	buf[i] = byte(protowire.EncodeTag(num, protowire.BytesType))
+	return i
+}
+
+// putString writes string field num just before buf[i:], unless s is empty (proto3 leaves it
+// out); it returns where it starts.
+func putString(buf []byte, i int, num protowire.Number, s string) int {
+	if s == "" {
+		return i
+	}
+	i -= len(s)
+	copy(buf[i:], s)
+	return putLen(buf, i, num, len(s))
+}
+
+// putVarint writes varint field num just before buf[i:], unless v is 0; it returns where it starts.
+func putVarint(buf []byte, i int, num protowire.Number, v uint64) int {
+	if v == 0 {
+		return i
+	}
+	i -= protowire.SizeVarint(v)
+	protowire.AppendVarint(buf[i:i], v)
+	i--
+	buf[i] = byte(protowire.EncodeTag(num, protowire.VarintType))
+	return i
 }
 
 // compress returns raw compressed with snappy, in a buffer of its own at its exact size.

@@ -73,6 +73,15 @@ func metaMap(ls push.LabelsAdapter) map[string]string {
 	return m
 }
 
+// decode is tb's push request as Loki reads it: marshalled by the encoder, unmarshalled by the
+// library.
+func decode(t testing.TB, tb *tenantBatch) push.PushRequest {
+	t.Helper()
+	var req push.PushRequest
+	require.NoError(t, req.Unmarshal(tb.marshal(make([]byte, tb.bound))))
+	return req
+}
+
 func lines(s push.Stream) []string {
 	var out []string
 	for _, e := range s.Entries {
@@ -104,7 +113,7 @@ func TestDefaultLabelsAndMetadata(t *testing.T) {
 	require.Zero(t, stats)
 	require.Len(t, batches, 1)
 	require.Empty(t, batches[0].tenant)
-	req := batches[0].pushRequest()
+	req := decode(t, batches[0])
 	require.Equal(t, []string{
 		`{cluster="prod-eu", container="app", level="error", namespace="shop", service_name="checkout"}`,
 		`{cluster="prod-eu", container="app", level="info", namespace="shop", service_name="checkout"}`,
@@ -199,7 +208,7 @@ func TestLabelMapping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			batches, _ := defaultEncoder(t, tt.change).group(logsOf(res{attrs: tt.res, recs: []rec{tt.rec}}))
 			require.Len(t, batches, 1)
-			req := batches[0].pushRequest()
+			req := decode(t, batches[0])
 			require.Len(t, req.Streams, 1)
 			require.Equal(t, tt.labels, req.Streams[0].Labels)
 			require.Equal(t, tt.meta, metaMap(req.Streams[0].Entries[0].StructuredMetadata))
@@ -276,7 +285,7 @@ func TestGroupingAndOrdering(t *testing.T) {
 	batches, _ := defaultEncoder(t, func(c *Config) { c.Labels.Level = false }).group(ld)
 	require.Len(t, batches, 1)
 	require.Equal(t, 7, batches[0].entries)
-	req := batches[0].pushRequest()
+	req := decode(t, batches[0])
 	require.Len(t, req.Streams, 2)
 	require.Equal(t, `{service_name="a"}`, req.Streams[0].Labels)
 	require.Equal(t, []string{"a0", "a1", "a2-first", "a2-second", "a3"}, lines(req.Streams[0]))
@@ -295,7 +304,7 @@ func TestTimestampFallback(t *testing.T) {
 	enc := defaultEncoder(t, func(c *Config) { c.Labels.Level = false })
 	enc.now = func() time.Time { return t0.Add(time.Hour) }
 	batches, _ := enc.group(ld)
-	req := batches[0].pushRequest()
+	req := decode(t, batches[0])
 	require.Equal(t, []string{"observed", "none"}, lines(req.Streams[0]))
 	require.Equal(t, t0, req.Streams[0].Entries[0].Timestamp.UTC())
 	require.Equal(t, t0.Add(time.Hour), req.Streams[0].Entries[1].Timestamp.UTC())
@@ -316,7 +325,7 @@ func TestTenantSplit(t *testing.T) {
 	require.Len(t, batches, 3)
 	got := map[string][]string{}
 	for _, tb := range batches {
-		for _, s := range tb.pushRequest().Streams {
+		for _, s := range decode(t, tb).Streams {
 			got[tb.tenant] = append(got[tb.tenant], lines(s)...)
 			// The tenant attribute is routing, not metadata.
 			for _, e := range s.Entries {
@@ -341,14 +350,14 @@ func TestLongLines(t *testing.T) {
 
 	batches, stats := defaultEncoder(t, func(c *Config) { c.MaxLineSize = 9 }).group(ld)
 	require.Equal(t, encodeStats{truncated: 1}, stats)
-	req := batches[0].pushRequest()
+	req := decode(t, batches[0])
 	// Cut at 9 bytes would split an "é": the cut backs off to 8 bytes.
 	require.Equal(t, []string{"short", "éééé"}, lines(req.Streams[0]))
 
 	batches, stats = defaultEncoder(t, func(c *Config) { c.MaxLineSize = 9; c.LongLines = LongLineDrop }).group(ld)
 	require.Equal(t, encodeStats{dropped: 1}, stats)
 	require.Equal(t, 1, batches[0].entries)
-	req = batches[0].pushRequest()
+	req = decode(t, batches[0])
 	require.Equal(t, []string{"short"}, lines(req.Streams[0]))
 
 	_, stats = defaultEncoder(t, func(c *Config) { c.MaxLineSize = 0 }).group(ld)
@@ -368,7 +377,7 @@ func TestStructuredBodies(t *testing.T) {
 	i.Body().SetInt(42)
 	lrs.AppendEmpty() // empty body
 	batches, _ := defaultEncoder(t, nil).group(ld)
-	require.Equal(t, []string{`{"msg":"hi","n":1}`, "42", ""}, lines(batches[0].pushRequest().Streams[0]))
+	require.Equal(t, []string{`{"msg":"hi","n":1}`, "42", ""}, lines(decode(t, batches[0]).Streams[0]))
 }
 
 func TestEncodeProtobufRoundTrip(t *testing.T) {
@@ -378,9 +387,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	}})
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
-	req := batches[0].pushRequest()
-	marshalled, release, err := enc.marshalProtobuf(batches[0], &req)
-	require.NoError(t, err)
+	marshalled, release := enc.marshalProtobuf(batches[0])
 	queued := append([]byte(nil), marshalled...)
 	release()
 	raw, err := snappy.Decode(nil, enc.compress(queued))
@@ -396,8 +403,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 		metaMap(got.Streams[0].Entries[0].StructuredMetadata))
 
 	// Buffers are reused: a second encode gives the same bytes.
-	marshalled2, release2, err := enc.marshalProtobuf(batches[0], &req)
-	require.NoError(t, err)
+	marshalled2, release2 := enc.marshalProtobuf(batches[0])
 	raw2, err := snappy.Decode(nil, enc.compress(marshalled2))
 	release2()
 	require.NoError(t, err)
@@ -410,9 +416,7 @@ func TestEncodeJSON(t *testing.T) {
 	}})
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
-	req := batches[0].pushRequest()
-	raw, release, err := enc.marshalProtobuf(batches[0], &req)
-	require.NoError(t, err)
+	raw, release := enc.marshalProtobuf(batches[0])
 	defer release()
 	body, err := protobufToJSON(raw)
 	require.NoError(t, err)

@@ -94,11 +94,7 @@ func (e *lokiExporter) convert(ctx context.Context, ld plog.Logs) (xexporterhelp
 		if tb.entries == 0 {
 			continue
 		}
-		pr := tb.pushRequest()
-		raw, release, err := e.enc.marshalProtobuf(tb, &pr)
-		if err != nil {
-			return nil, fmt.Errorf("encode push for tenant %q: %w", tb.tenant, err)
-		}
+		raw, release := e.enc.marshalProtobuf(tb)
 		req.parts = append(req.parts, tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{e.enc.compress(raw)}})
 		release()
 	}

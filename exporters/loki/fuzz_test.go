@@ -90,7 +90,7 @@ func FuzzLabelsConfig(f *testing.F) {
 
 		batches, _ := newEncoder(cfg).group(ld)
 		require.Len(t, batches, 1)
-		req := batches[0].pushRequest()
+		req := decode(t, batches[0])
 		require.Len(t, req.Streams, 1)
 		require.Len(t, req.Streams[0].Entries, 1, "the record is not lost")
 		s := req.Streams[0]
@@ -175,9 +175,7 @@ func FuzzTenant(f *testing.F) {
 
 		for _, tb := range batches {
 			received()
-			pr := tb.pushRequest()
-			raw, release, err := exp.enc.marshalProtobuf(tb, &pr)
-			require.NoError(t, err)
+			raw, release := exp.enc.marshalProtobuf(tb)
 			part := tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{exp.enc.compress(raw)}}
 			release()
 			err = exp.pushTenant(context.Background(), part)
