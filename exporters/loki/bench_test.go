@@ -121,7 +121,10 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 					b.Fatal(err)
 				}
 			} else {
-				body = enc.compress(raw)
+				// As convert does.
+				compressed, releaseBody := enc.compress(raw)
+				body = newPart(tb.tenant, tb.entries, len(raw), compressed).blocks[0]
+				releaseBody()
 			}
 			bodyBytes += len(body)
 			release()

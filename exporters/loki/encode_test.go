@@ -390,7 +390,9 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	marshalled, release := enc.marshalProtobuf(batches[0])
 	queued := append([]byte(nil), marshalled...)
 	release()
-	raw, err := snappy.Decode(nil, enc.compress(queued))
+	body, releaseBody := enc.compress(queued)
+	raw, err := snappy.Decode(nil, body)
+	releaseBody()
 	require.NoError(t, err)
 	require.Equal(t, queued, raw)
 	var got push.PushRequest
@@ -404,7 +406,9 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 
 	// Buffers are reused: a second encode gives the same bytes.
 	marshalled2, release2 := enc.marshalProtobuf(batches[0])
-	raw2, err := snappy.Decode(nil, enc.compress(marshalled2))
+	body2, releaseBody2 := enc.compress(marshalled2)
+	raw2, err := snappy.Decode(nil, body2)
+	releaseBody2()
 	release2()
 	require.NoError(t, err)
 	require.Equal(t, raw, raw2)

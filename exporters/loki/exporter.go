@@ -95,7 +95,9 @@ func (e *lokiExporter) convert(ctx context.Context, ld plog.Logs) (xexporterhelp
 			continue
 		}
 		raw, release := e.enc.marshalProtobuf(tb)
-		req.parts = append(req.parts, tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{e.enc.compress(raw)}})
+		body, releaseBody := e.enc.compress(raw)
+		req.parts = append(req.parts, newPart(tb.tenant, tb.entries, len(raw), body))
+		releaseBody()
 		release()
 	}
 	return req, nil

@@ -176,7 +176,9 @@ func FuzzTenant(f *testing.F) {
 		for _, tb := range batches {
 			received()
 			raw, release := exp.enc.marshalProtobuf(tb)
-			part := tenantPart{tenant: tb.tenant, entries: tb.entries, size: len(raw), blocks: [][]byte{exp.enc.compress(raw)}}
+			body, releaseBody := exp.enc.compress(raw)
+			part := newPart(tb.tenant, tb.entries, len(raw), body)
+			releaseBody()
 			release()
 			err = exp.pushTenant(context.Background(), part)
 			sent := received()

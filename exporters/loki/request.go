@@ -35,6 +35,19 @@ type tenantPart struct {
 	entries int
 	size    int      // bytes of the PushRequest before compression
 	blocks  [][]byte // snappy blocks of PushRequests; together, the tenant's push
+	// queued, when set, is what the queue stores for a request of only this part: queueMagic,
+	// then the part as queueEncoding frames it, its body being blocks[0].
+	queued []byte
+}
+
+// newPart is the part of a tenant's push request of size bytes, compressed into body. It
+// copies body once, into a buffer that frames it for the queue: queueing a request of one
+// part (convert's usual result) then copies nothing more.
+func newPart(tenant string, entries, size int, body []byte) tenantPart {
+	q := make([]byte, 0, len(queueMagic)+partFraming(tenant)+len(body))
+	q = append(q, queueMagic...)
+	q = appendPart(q, tenant, entries, body)
+	return tenantPart{tenant: tenant, entries: entries, size: size, blocks: [][]byte{q[len(q)-len(body):]}, queued: q}
 }
 
 var (
@@ -100,6 +113,7 @@ func (r *pushRequest) add(p tenantPart) {
 		if q := &r.parts[i]; q.tenant == p.tenant {
 			q.entries += p.entries
 			q.size += p.size
+			q.queued = nil
 			q.blocks = append(q.blocks[:len(q.blocks):len(q.blocks)], p.blocks...) // never into a shared array
 			return
 		}
@@ -279,9 +293,12 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	if !ok {
 		return nil, fmt.Errorf("loki exporter: cannot queue a %T", req)
 	}
+	if len(r.parts) == 1 && r.parts[0].queued != nil {
+		return r.parts[0].queued, nil
+	}
 	size := len(queueMagic)
 	for _, p := range r.parts {
-		size += 3*binary.MaxVarintLen64 + len(p.tenant)
+		size += partFraming(p.tenant)
 		for _, b := range p.blocks {
 			size += len(b)
 		}
@@ -289,15 +306,29 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	out := make([]byte, 0, size)
 	out = append(out, queueMagic...)
 	for _, p := range r.parts {
+		if p.queued != nil {
+			out = append(out, p.queued[len(queueMagic):]...)
+			continue
+		}
 		body, err := p.body()
 		if err != nil {
 			return nil, err
 		}
-		out = protowire.AppendString(out, p.tenant)
-		out = protowire.AppendVarint(out, uint64(p.entries))
-		out = protowire.AppendBytes(out, body)
+		out = appendPart(out, p.tenant, p.entries, body)
 	}
 	return out, nil
+}
+
+// partFraming bounds the bytes that appendPart adds to a part's body.
+func partFraming(tenant string) int {
+	return 3*binary.MaxVarintLen64 + len(tenant)
+}
+
+// appendPart appends a part as the queue stores it: its tenant, entry count and body.
+func appendPart(b []byte, tenant string, entries int, body []byte) []byte {
+	b = protowire.AppendString(b, tenant)
+	b = protowire.AppendVarint(b, uint64(entries))
+	return protowire.AppendBytes(b, body)
 }
 
 // Unmarshal reads a queued request. Its parts point into b, which the queue does not reuse.

@@ -163,6 +163,15 @@ func TestQueueEncoding(t *testing.T) {
 	require.Equal(t, decoded(t, r), decoded(t, got.(*pushRequest)))
 	require.Equal(t, r.BytesSize(), got.BytesSize())
 
+	// A request of one part, as convert makes it, is queued as it was framed then: no copy.
+	one := convertLogs(t, logsOf(numbered("t1", "a", 3)))
+	ob, err := enc.Marshal(context.Background(), one)
+	require.NoError(t, err)
+	require.Same(t, &one.parts[0].queued[0], &ob[0])
+	_, got, err = enc.Unmarshal(ob)
+	require.NoError(t, err)
+	require.Equal(t, decoded(t, one), decoded(t, got.(*pushRequest)))
+
 	// A merged request (several blocks per tenant) is queued as one block per tenant.
 	merged, err := r.MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeBytes, convertLogs(t, ld))
 	require.NoError(t, err)
