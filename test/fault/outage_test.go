@@ -2,6 +2,7 @@ package fault
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,6 +33,21 @@ func (r *rig) waitFlowing() {
 		for _, s := range allSignals {
 			if r.proxy(s).Unique() == 0 {
 				return fmt.Errorf("no %s delivered yet", s)
+			}
+		}
+		return nil
+	})
+}
+
+// waitAccepted waits until the backend of every signal accepted a request in the last d.
+func (r *rig) waitAccepted(d time.Duration) {
+	r.t.Helper()
+	lookouttest.Eventually(r.t, 90*time.Second, func() error {
+		now := time.Now()
+		for _, s := range allSignals {
+			recent := r.proxy(s).Stats().Between(now.Add(-d), now.Add(time.Second)).Attempts
+			if !slices.ContainsFunc(recent, func(a faultproxy.Attempt) bool { return a.Status/100 == 2 }) {
+				return fmt.Errorf("%s: no request accepted in the last %s", s, d)
 			}
 		}
 		return nil

@@ -55,7 +55,11 @@ func TestStormAndSlowBackend(t *testing.T) {
 		p.from = time.Now()
 		r.setAll(p.fault)
 		if p.fault == pass {
-			time.Sleep(8 * time.Second) // retries scheduled during the storm go through
+			// Retries scheduled during the storm go through, and each exporter is back at its
+			// normal pace, not waiting out a backoff from before: otherwise the next storm could
+			// start while one still waits and see too few of its attempts.
+			time.Sleep(8 * time.Second)
+			r.waitAccepted(3 * time.Second)
 		} else {
 			time.Sleep(sc.storm)
 		}
