@@ -306,10 +306,6 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	out := make([]byte, 0, size)
 	out = append(out, queueMagic...)
 	for _, p := range r.parts {
-		if p.queued != nil {
-			out = append(out, p.queued[len(queueMagic):]...)
-			continue
-		}
 		body, err := p.body()
 		if err != nil {
 			return nil, err
