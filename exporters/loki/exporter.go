@@ -94,11 +94,7 @@ func (e *lokiExporter) convert(ctx context.Context, ld plog.Logs) (xexporterhelp
 		if tb.entries == 0 {
 			continue
 		}
-		raw, release := e.enc.marshalProtobuf(tb)
-		body, releaseBody := e.enc.compress(raw)
-		req.parts = append(req.parts, newPart(tb.tenant, tb.entries, len(raw), body))
-		releaseBody()
-		release()
+		req.parts = append(req.parts, e.enc.part(tb))
 	}
 	return req, nil
 }

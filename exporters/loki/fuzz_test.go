@@ -175,11 +175,7 @@ func FuzzTenant(f *testing.F) {
 
 		for _, tb := range batches {
 			received()
-			raw, release := exp.enc.marshalProtobuf(tb)
-			body, releaseBody := exp.enc.compress(raw)
-			part := newPart(tb.tenant, tb.entries, len(raw), body)
-			releaseBody()
-			release()
+			part := exp.enc.part(tb)
 			err = exp.pushTenant(context.Background(), part)
 			sent := received()
 			if err != nil {
