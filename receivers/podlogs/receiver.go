@@ -52,8 +52,12 @@ type podlogsReceiver struct {
 	utf8Buf   []byte
 	fpBuf     []byte
 
-	batch      plog.Logs
-	arena      []byte    // the bodies of the batch's records, back to back
+	batch plog.Logs
+	// arena holds the bodies of the batch's records, back to back. The records' strings share
+	// its bytes without a copy (strings.Builder), so each batch starts a new one, sized like the
+	// one before (arenaHint).
+	arena      strings.Builder
+	arenaHint  int
 	bodies     []bodyRef // which record gets which part of arena
 	batchGen   uint64
 	batchRecs  int
@@ -88,7 +92,6 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*podlo
 		files:        map[string]*tailed{},
 		removedGrace: removedGrace,
 		buf:          make([]byte, cfg.ReadBufferSize),
-		arena:        make([]byte, 0, cfg.Batch.MaxBytes+cfg.MaxLogSize),
 		batch:        plog.NewLogs(),
 		batchGen:     1,
 	}, nil
@@ -353,8 +356,11 @@ func (r *podlogsReceiver) emit(t *tailed, s stream, ts int64, body []byte) {
 	if !parsed {
 		// The body's bytes go to the batch's arena; the record gets its string when the batch
 		// is handed over (one allocation per batch instead of one per record).
-		r.bodies = append(r.bodies, bodyRef{lr: lr, off: len(r.arena), n: len(body)})
-		r.arena = append(r.arena, body...)
+		if r.arena.Cap() == 0 {
+			r.arena.Grow(max(r.arenaHint, len(body)))
+		}
+		r.bodies = append(r.bodies, bodyRef{lr: lr, off: r.arena.Len(), n: len(body)})
+		r.arena.Write(body)
 	}
 	if s != streamUnknown || r.cfg.IncludeFilePath {
 		attrs := lr.Attributes()
@@ -376,21 +382,21 @@ type bodyRef struct {
 	off, n int
 }
 
-// setBodies gives the batch's records their bodies: strings that share one copy of the arena.
+// setBodies gives the batch's records their bodies: strings that share the arena's bytes, which
+// are never written again (the next batch gets a new arena, a sixteenth larger than this one was
+// full, so that a batch like this one fits without growing it).
 func (r *podlogsReceiver) setBodies() {
 	if len(r.bodies) == 0 {
 		return
 	}
-	all := string(r.arena)
+	all := r.arena.String()
 	for _, b := range r.bodies {
 		b.lr.Body().SetStr(all[b.off : b.off+b.n])
 	}
 	clear(r.bodies)
 	r.bodies = r.bodies[:0]
-	if cap(r.arena) > 2*(r.cfg.Batch.MaxBytes+r.cfg.MaxLogSize) {
-		r.arena = nil // after a batch of very long records
-	}
-	r.arena = r.arena[:0]
+	r.arena = strings.Builder{}
+	r.arenaHint = min(len(all)+len(all)/16, r.cfg.Batch.MaxBytes+r.cfg.MaxLogSize)
 }
 
 func (r *podlogsReceiver) markDirty(t *tailed) {
