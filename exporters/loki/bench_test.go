@@ -126,6 +126,7 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 			}
 			bodyBytes += len(body)
 		}
+		enc.release(batches)
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)

@@ -96,6 +96,7 @@ func (e *lokiExporter) convert(ctx context.Context, ld plog.Logs) (xexporterhelp
 		}
 		req.parts = append(req.parts, e.enc.part(tb))
 	}
+	e.enc.release(batches)
 	return req, nil
 }
 

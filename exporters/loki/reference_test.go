@@ -222,6 +222,7 @@ func TestEncoderMatchesReference(t *testing.T) {
 					}
 					release()
 				}
+				enc.release(batches) // the next batch reuses their records, as convert's do
 			}
 		})
 	}
