@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+	"weak"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/require"
@@ -40,6 +42,9 @@ type sink struct {
 	records []plog.LogRecord
 	res     []map[string]any
 	keep    bool
+	// bodies holds a weak pointer to the body bytes of every accepted batch (records whose
+	// bodies share one buffer), to see what outlives the batch.
+	bodies []weak.Pointer[byte]
 
 	mode     atomic.Int32 // one of sinkAccept, sinkRetryable, sinkPermanent
 	calls    atomic.Int64
@@ -70,6 +75,10 @@ func (s *sink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ld.LogRecordCount() > 0 {
+		body := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str()
+		s.bodies = append(s.bodies, weak.Make(unsafe.StringData(body)))
+	}
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		rl := ld.ResourceLogs().At(i)
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
@@ -107,7 +116,7 @@ func tokens(body string) []string {
 		if j < 0 {
 			return out
 		}
-		out = append(out, body[i+2:i+j])
+		out = append(out, strings.Clone(body[i+2:i+j])) // not a part of body: the test sees what keeps batches alive
 		body = body[i+j+2:]
 	}
 }

@@ -450,6 +450,11 @@ func (r *podlogsReceiver) flush(ctx context.Context) error {
 			}
 			backoff = min(2*backoff, r.cfg.Retry.MaxInterval)
 		}
+		// The batch is the consumer's now; a file's records would hold it until the file is
+		// next read (every file that contributed is dirty).
+		for _, t := range r.dirty {
+			t.records = plog.LogRecordSlice{}
+		}
 		r.batch = plog.NewLogs()
 		r.batchGen++
 		r.batchRecs, r.batchBytes = 0, 0

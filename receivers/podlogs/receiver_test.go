@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -370,4 +371,35 @@ func TestFairReading(t *testing.T) {
 	h.sink.waitAll(t, small.want, 10*time.Second)
 	require.Less(t, h.sink.arrivedAfter(small.want), int64(len(big.want)/2), "the small file waited for most of the big one")
 	h.sink.waitAll(t, big.want, 30*time.Second)
+}
+
+// A batch the next consumer accepted is the consumer's: the receiver keeps nothing of it (each
+// file's place in the batch used to outlive it, holding up to one old batch per file).
+func TestAcceptedBatchesAreReleased(t *testing.T) {
+	h := newHarness(t)
+	var files []*podFile
+	for _, pod := range []string{"a", "b", "c"} {
+		f := newPodFile(t, h.root, "ns", pod, "c", false)
+		f.next(2000, "payload")
+		files = append(files, f)
+	}
+	cfg := h.config()
+	cfg.Multiline.Presets = nil // no record held back waiting for its next line
+	cfg.Batch.MaxRecords = 500
+	h.start(cfg)
+	defer h.stop()
+	for _, f := range files {
+		h.sink.waitAll(t, f.want, 10*time.Second)
+	}
+	runtime.GC()
+	h.sink.mu.Lock()
+	defer h.sink.mu.Unlock()
+	require.Greater(t, len(h.sink.bodies), 3)
+	var kept int
+	for _, b := range h.sink.bodies {
+		if b.Value() != nil {
+			kept++
+		}
+	}
+	require.Zero(t, kept, "batches still reachable after the consumer accepted them, of %d", len(h.sink.bodies))
 }
