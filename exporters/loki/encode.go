@@ -34,11 +34,11 @@ type encoder struct {
 	tenantID       string
 	now            func() time.Time
 	// Reused from one push request to the next. The marshalled requests and their snappy
-	// bodies (larger than the requests they compress) have a pool each, so that a buffer is
+	// bodies (larger than the requests they compress) have a spare each, so that a buffer is
 	// taken only by a use of its own size.
-	rawBufs  sync.Pool // *[]byte
-	bodyBufs sync.Pool // *[]byte
-	recs     sync.Pool // *[]record, tenantBatch.recs
+	rawBuf  spare
+	bodyBuf spare
+	recs    sync.Pool // *[]record, tenantBatch.recs
 }
 
 type resolvedLabel struct {
@@ -597,8 +597,8 @@ func labelsString(ls push.LabelsAdapter) string {
 
 // marshalProtobuf marshals tb's push request into a pooled buffer; release gives it back.
 func (e *encoder) marshalProtobuf(tb *tenantBatch) (raw []byte, release func()) {
-	p := getBuf(&e.rawBufs, tb.bound)
-	return tb.marshal(*p), func() { e.rawBufs.Put(p) }
+	buf := e.rawBuf.get(tb.bound)
+	return tb.marshal(buf), func() { e.rawBuf.put(buf) }
 }
 
 // marshal writes tb's push request, Loki's PushRequest message (push.proto), into the end of
@@ -684,11 +684,11 @@ func putVarint(buf []byte, i int, num protowire.Number, v uint64) int {
 
 // compress returns raw compressed with snappy, in a pooled buffer; release gives it back.
 func (e *encoder) compress(raw []byte) (body []byte, release func()) {
-	out := getBuf(&e.bodyBufs, snappy.MaxEncodedLen(len(raw)))
+	out := e.bodyBuf.get(snappy.MaxEncodedLen(len(raw)))
 	// golang/snappy rather than s2's snappy-compatible encoder: the same block format, as fast on
 	// 200 B lines and faster on long ones (BenchmarkCompress: about 10% on 1 KiB lines; `make
 	// bench`'s 1 KiB pod logs: 9% less CPU in all), for a few per cent more bytes.
-	return snappy.Encode(*out, raw), func() { e.bodyBufs.Put(out) }
+	return snappy.Encode(out, raw), func() { e.bodyBuf.put(out) }
 }
 
 // part encodes tb as the exporter queues it: marshalled, compressed and framed (newPart).
@@ -700,14 +700,33 @@ func (e *encoder) part(tb *tenantBatch) tenantPart {
 	return newPart(tb.tenant, tb.entries, len(raw), body)
 }
 
-// getBuf returns a buffer of n bytes from pool, or a new one when the pool has none that large.
-func getBuf(pool *sync.Pool, n int) *[]byte {
-	if p, ok := pool.Get().(*[]byte); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
+// spare keeps one buffer for the next request. Requests are encoded one at a time (on the
+// goroutine of podlogs, the exporter's only steady client), so one is enough; a sync.Pool kept one
+// in each P's cache and another of the previous GC cycle, four 2 MiB buffers where one does.
+type spare struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// get returns a buffer of n bytes: the spare when it is large enough, else a new one.
+func (s *spare) get(n int) []byte {
+	s.mu.Lock()
+	b := s.buf
+	s.buf = nil
+	s.mu.Unlock()
+	if cap(b) < n {
+		return make([]byte, n)
 	}
-	b := make([]byte, n)
-	return &b
+	return b[:n]
+}
+
+// put keeps b for the next get, unless the spare it holds is larger.
+func (s *spare) put(b []byte) {
+	s.mu.Lock()
+	if cap(b) > cap(s.buf) {
+		s.buf = b
+	}
+	s.mu.Unlock()
 }
 
 // getRecs returns an empty records slice with room for n, reused when the pool has one.

@@ -436,3 +436,21 @@ func TestEncodeJSON(t *testing.T) {
 	require.Equal(t, [][]any{{"1795600800000000000", "one \"quoted\"\n", map[string]any{"k8s_pod_name": "p", "span_id": "0100000000000000"}}},
 		got.Streams[0].Values)
 }
+
+func TestSpare(t *testing.T) {
+	var s spare
+	a := s.get(100)
+	require.Len(t, a, 100)
+	s.put(a)
+	b := s.get(50)
+	require.Len(t, b, 50)
+	require.Same(t, &a[0], &b[0], "the spare is reused for a smaller request")
+	c := s.get(10) // the spare is taken: a new buffer
+	require.NotSame(t, &a[0], &c[0])
+	s.put(c)
+	s.put(b) // the larger one stays
+	d := s.get(100)
+	require.Same(t, &a[0], &d[0])
+	e := s.get(200) // larger than any: new
+	require.Len(t, e, 200)
+}
