@@ -14,6 +14,7 @@ import (
 
 	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
 	segmentstorageextension "github.com/lookoutdev/lookout/extensions/segmentstorage"
+	startuppagesextension "github.com/lookoutdev/lookout/extensions/startuppages"
 	maskingprocessor "github.com/lookoutdev/lookout/processors/masking"
 	podlogsreceiver "github.com/lookoutdev/lookout/receivers/podlogs"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
@@ -151,6 +152,7 @@ func Components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory(),
 		filestorage.NewFactory(),
 		segmentstorageextension.NewFactory(),
+		startuppagesextension.NewFactory(),
 		basicauthextension.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 		k8sobserver.NewFactory(),
@@ -163,6 +165,7 @@ func Components() (otelcol.Factories, error) {
 	f.ExtensionModules[component.MustNewType("zpages")] = "go.opentelemetry.io/collector/extension/zpagesextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("file_storage")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.0"
 	f.ExtensionModules[component.MustNewType("segment_storage")] = "github.com/lookoutdev/lookout/extensions/segmentstorage"
+	f.ExtensionModules[component.MustNewType("startup_pages")] = "github.com/lookoutdev/lookout/extensions/startuppages"
 	f.ExtensionModules[component.MustNewType("basicauth")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.162.0"
 	f.ExtensionModules[component.MustNewType("bearertokenauth")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.165.0"
 	f.ExtensionModules[component.MustNewType("k8s_observer")] = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/observer/k8sobserver v0.161.0"

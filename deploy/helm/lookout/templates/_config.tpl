@@ -61,7 +61,7 @@ Auth and headers of one exporter (a dict, merged into the exporter's config, or 
 {{- if not $p.metrics.enabled }}{{ $prom = dict }}{{ end -}}
 {{- if not $p.logs.enabled }}{{ $loki = dict }}{{ end -}}
 {{- if not $toTempo }}{{ $tempo = dict }}{{ end -}}
-{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" -}}
+{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" "startup_pages" -}}
 {{- $extensions := dict -}}
 {{- range $a := list $prom $loki $tempo -}}
 {{- if $a.id -}}
@@ -118,7 +118,7 @@ Auth and headers of one exporter (a dict, merged into the exporter's config, or 
 {{- $b := .Values.backends -}}
 {{- $backends := dict "tempo" "otlp_grpc/tempo" -}}
 {{- if include "lookout.gateway.serviceGraph" . }}{{ $_ := set $backends "prometheus" "prometheus_remote_write" }}{{ end -}}
-{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" -}}
+{{- $serviceExtensions := list "health_check" "pprof" "zpages" "segment_storage" "startup_pages" -}}
 {{- $extensions := dict -}}
 {{- $exporters := dict -}}
 {{- range $name, $exporter := $backends -}}

@@ -1,0 +1,18 @@
+package startuppages
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/lookoutdev/lookout/internal/mdatagentest"
+)
+
+// TestGeneratedFilesAreFresh fails when a file mdatagen generates from metadata.yaml is stale:
+// run `go generate ./extensions/startuppages` after editing metadata.yaml.
+func TestGeneratedFilesAreFresh(t *testing.T) {
+	mdatagentest.CheckFresh(t, "github.com/lookoutdev/lookout/extensions/startuppages", "startuppages", []string{
+		"generated_component_test.go",
+		"generated_package_test.go",
+		filepath.Join("internal", "metadata", "generated_status.go"),
+	})
+}
