@@ -388,15 +388,20 @@ func TestUpstreamMatchedConfig(t *testing.T) {
 	require.Contains(t, got, "connectors")
 	require.Equal(t, want["connectors"], got["connectors"])
 
-	rw := func(cfg map[string]any) map[string]any {
-		rw, ok := cfg["exporters"].(map[string]any)["prometheus_remote_write"].(map[string]any)
-		require.True(t, ok, "no prometheus_remote_write exporter")
-		return rw
+	exporter := func(cfg map[string]any, id string) map[string]any {
+		e, ok := cfg["exporters"].(map[string]any)[id].(map[string]any)
+		require.True(t, ok, "no %s exporter", id)
+		return e
 	}
+	rw := func(cfg map[string]any) map[string]any { return exporter(cfg, "prometheus_remote_write") }
 	for _, key := range []string{"resource_constant_labels", "external_labels", "target_info", "remote_write_queue"} {
 		require.Contains(t, rw(got), key)
 		require.Equal(t, rw(want)[key], rw(got)[key], "prometheus_remote_write::%s", key)
 	}
+	require.Equal(t, exporter(want, "otlp_grpc/tempo")["compression"], exporter(got, "otlp_http/traces")["compression"], "span compression")
+	traces := got["service"].(map[string]any)["pipelines"].(map[string]any)["traces"].(map[string]any)
+	require.Contains(t, traces["exporters"], "otlp_http/traces")
+	require.Equal(t, exporter(got, "otlp_http")["sending_queue"], exporter(got, "otlp_http/traces")["sending_queue"], "the spans' queue")
 	// Lookout clears the scope of what it makes itself; upstream-matched drops every scope label,
 	// which leaves the benchmark's series the same labels.
 	metrics := want["service"].(map[string]any)["pipelines"].(map[string]any)["metrics"].(map[string]any)

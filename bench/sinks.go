@@ -16,10 +16,12 @@ import (
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
+	_ "go.opentelemetry.io/collector/config/configgrpc" // the zstd and snappy gRPC compressors, as in the collectors
 	"google.golang.org/grpc"
-	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter compresses with gzip by default
+	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter's default compression
 )
 
 // maxBody bounds what a sink reads from one request.
@@ -187,11 +189,21 @@ func (s *sinks) readBody(r *http.Request) (*bytes.Buffer, error) {
 	}
 	buf.Reset()
 	var body io.Reader = r.Body
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+	// Other encodings (snappy: Loki's and remote write's block format) are the caller's.
+	switch strings.ToLower(r.Header.Get("Content-Encoding")) {
+	case "gzip":
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			s.bufs.Put(buf)
 			return nil, fmt.Errorf("gzip body: %w", err)
+		}
+		defer zr.Close()
+		body = zr
+	case "zstd":
+		zr, err := zstd.NewReader(r.Body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxBody))
+		if err != nil {
+			s.bufs.Put(buf)
+			return nil, fmt.Errorf("zstd body: %w", err)
 		}
 		defer zr.Close()
 		body = zr
@@ -279,7 +291,7 @@ func (s *sinks) addSpans(req []byte) error {
 	return nil
 }
 
-// otlpHTTP serves one OTLP/HTTP signal (protobuf, gzip'd or not).
+// otlpHTTP serves one OTLP/HTTP signal (protobuf: plain, gzip'd or zstd'd).
 func (s *sinks) otlpHTTP(e *endpoint, add func([]byte) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	_ "go.opentelemetry.io/collector/config/configgrpc" // gzip, zstd and snappy, as the collector's receivers (Tempo's) take
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -15,7 +16,8 @@ import (
 	"google.golang.org/grpc"
 )
 
-// OTLPSink is an OTLP/gRPC server that keeps everything it receives, for tests to look at.
+// OTLPSink is an OTLP/gRPC server that keeps everything it receives, for tests to look at. It
+// takes the compressions that the collector's OTLP receiver (Tempo's) takes.
 type OTLPSink struct {
 	Addr string
 
