@@ -19,9 +19,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
-	_ "go.opentelemetry.io/collector/config/configgrpc" // the zstd and snappy gRPC compressors, as in the collectors
+	_ "go.opentelemetry.io/collector/config/configgrpc" // the gzip, zstd and snappy gRPC compressors, as in the collectors
 	"google.golang.org/grpc"
-	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter's default compression
 )
 
 // maxBody bounds what a sink reads from one request.

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	_ "go.opentelemetry.io/collector/config/configgrpc" // the zstd compressor: Lookout sends spans with it
+	_ "go.opentelemetry.io/collector/config/configgrpc" // the gzip, zstd and snappy compressors, as the collector's receivers (Tempo's) take
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	_ "google.golang.org/grpc/encoding/gzip" // the OTLP exporter's default compression
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
