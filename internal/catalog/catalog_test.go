@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{name: "valid", yaml: validHead},
 		{name: "empty file", yaml: "", wantErr: []string{"c.yaml:1:1: catalog: the file is empty"}},
-		{name: "not yaml", yaml: "teams: [", wantErr: []string{"c.yaml: yaml:"}},
+		{name: "not yaml", yaml: "teams: [", wantErr: []string{"c.yaml:1:8: invalid YAML: sequence end token ']' not found"}},
 		{name: "unknown top-level field", yaml: validHead + "extra: 1\n",
 			wantErr: []string{"c.yaml:14:1: extra: unknown field (want one of: version, settings, teams, services)"}},
 		{name: "unsupported version", yaml: strings.Replace(validHead, "version: 1", "version: 2", 1),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lookoutdev/lookout/internal/configlocate"
 )
 
 // FieldError is a problem at one place of the catalog file.
@@ -29,8 +31,10 @@ type decoder struct {
 	file string
 	// root is the top mapping: errors about fields of absent sections are reported there.
 	root *yaml.Node
-	errs []error
-	refs []teamRef
+	// lines turns yaml.v3's line numbers into the file's.
+	lines configlocate.LineMap
+	errs  []error
+	refs  []teamRef
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
@@ -42,7 +46,7 @@ func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 		n = d.root
 	}
 	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
+		e.Line, e.Column = d.lines.Line(n.Line), n.Column
 	}
 	d.errs = append(d.errs, e)
 }
@@ -117,7 +121,7 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
-			d.fail(k, join(path, k.Value), "defined twice (first on line %d)", prev.Line)
+			d.fail(k, join(path, k.Value), "defined twice (first on line %d)", d.lines.Line(prev.Line))
 			continue
 		}
 		seen[k.Value] = k

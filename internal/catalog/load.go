@@ -70,17 +70,12 @@ func Load(file string) (*Catalog, error) {
 // Parse validates a catalog; file names it in errors.
 func Parse(file string, data []byte, metrics *emitted.List) (*Catalog, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// Some of yaml.v3's errors (invalid UTF-8, control characters) name no line; CheckYAML
-		// finds it.
-		if !strings.HasPrefix(err.Error(), "yaml: line ") {
-			if perr := configlocate.CheckYAML([]configlocate.Source{{Name: file, Data: data}}); perr != nil {
-				return nil, perr
-			}
-		}
-		return nil, fmt.Errorf("%s: %w", file, err)
+	if yaml.Unmarshal(data, &doc) != nil {
+		// CheckYAML names the line and column, also where yaml.v3 names none (invalid UTF-8,
+		// control characters) or counts lines as editors do not.
+		return nil, configlocate.CheckYAML([]configlocate.Source{{Name: file, Data: data}})
 	}
-	d := &decoder{file: file, root: &yaml.Node{Line: 1, Column: 1}}
+	d := &decoder{file: file, root: &yaml.Node{Line: 1, Column: 1}, lines: configlocate.NewLineMap(data)}
 	if len(doc.Content) == 0 {
 		d.fail(d.root, "catalog", "the file is empty")
 		return nil, d.err()
@@ -355,7 +350,7 @@ func (d *decoder) team(c *Catalog, e entry) *Team {
 	if !d.checkID(e, "team") {
 		return nil
 	}
-	t := &Team{ID: e.key, Line: e.keyNode.Line}
+	t := &Team{ID: e.key, Line: d.lines.Line(e.keyNode.Line)}
 	f := d.fields(e.value, e.fullPath, "name", "slack", "pagerduty")
 	t.Name, _ = f.str("name", false, e.key)
 
@@ -398,7 +393,7 @@ func (d *decoder) service(c *Catalog, e entry) *Service {
 	if !d.checkID(e, "service") {
 		return nil
 	}
-	s := &Service{ID: e.key, Line: e.keyNode.Line, Metrics: map[string]string{}}
+	s := &Service{ID: e.key, Line: d.lines.Line(e.keyNode.Line), Metrics: map[string]string{}}
 	f := d.fields(e.value, e.fullPath, "team", "tier", "description", "runtime", "slos", "metrics", "panels")
 	var te entry
 	s.Team, te = f.str("team", true, "")

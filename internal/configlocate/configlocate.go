@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	goyaml "github.com/goccy/go-yaml"
 	"gopkg.in/yaml.v3"
@@ -63,12 +64,14 @@ func CheckYAML(sources []Source) error {
 			}
 		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if !yamlLine.MatchString(msg) {
-			// Some errors (invalid UTF-8, control characters, an unsupported %YAML version) come
-			// without a place: the first line whose prefix of the source fails the same way is it.
-			if line := firstFailingLine(s.Data, err.Error()); line > 0 {
-				return fmt.Errorf("%s:%d: invalid YAML: %s", s.Name, line, msg)
-			}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return fmt.Errorf("%s:%d: invalid YAML: %s", s.Name, NewLineMap(s.Data).Line(n), msg[len(m[0]):])
+		}
+		// Some errors (invalid UTF-8, control characters, an unsupported %YAML version) come
+		// without a place: the first line whose prefix of the source fails the same way is it.
+		if line := firstFailingLine(s.Data, err.Error()); line > 0 {
+			return fmt.Errorf("%s:%d: invalid YAML: %s", s.Name, line, msg)
 		}
 		return fmt.Errorf("%s: invalid YAML: %s", s.Name, msg)
 	}
@@ -87,7 +90,45 @@ func lineFeeds(data []byte) []byte {
 }
 
 // yamlLine matches yaml.v3 messages that name their line.
-var yamlLine = regexp.MustCompile(`^line \d+: `)
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// LineMap turns yaml.v3's line numbers into the ones editors, grep -n and the collector's own
+// messages use. yaml.v3 (YAML 1.1) also ends a line at NEL, LS and PS (U+0085, U+2028,
+// U+2029), which those do not, and places some nodes and errors on the line after the last
+// ("---" has its empty document on line 2); without the map such a config gets errors that name
+// a line past the one meant, or past the end of the file (found by FuzzCheckYAML and FuzzParse).
+type LineMap struct {
+	// lines[i] is the editor's line of yaml.v3's line i+1.
+	lines []int
+}
+
+// NewLineMap maps the lines of data.
+func NewLineMap(data []byte) LineMap {
+	lines := []int{1}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch r {
+		case '\r', '\n':
+			if r == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+				size = 2
+			}
+			lines = append(lines, lines[len(lines)-1]+1)
+		case '\u0085', '\u2028', '\u2029':
+			lines = append(lines, lines[len(lines)-1])
+		}
+		i += size
+	}
+	return LineMap{lines}
+}
+
+// Line returns the editor's line of yaml.v3's line n (a yaml.Node's Line, or one an error
+// names); a line past the end is the last.
+func (m LineMap) Line(n int) int {
+	if n < 1 || len(m.lines) == 0 {
+		return n
+	}
+	return m.lines[min(n, len(m.lines))-1]
+}
 
 // firstFailingLine returns the smallest n such that the first n lines of data fail to parse with
 // the message msg, or 0 when none does. Lines end as YAML's do: at "\r\n", "\r" or "\n".
@@ -132,7 +173,7 @@ func Locate(err error, sources []Source) error {
 		}
 		// The component (or the first two path elements) must be there, not just its section.
 		if line, depth := find(doc.Content[0], path); depth >= min(2, len(path)) && depth >= bestDepth {
-			best, bestDepth = Position{s.Name, line}, depth
+			best, bestDepth = Position{s.Name, NewLineMap(s.Data).Line(line)}, depth
 		}
 	}
 	if bestDepth < 0 {
