@@ -164,8 +164,6 @@ type Team struct {
 	Slack Slack
 	// PagerDuty is where pages go.
 	PagerDuty PagerDuty
-	// Line is where the team is defined.
-	Line int
 }
 
 // Slack is a team's Slack destination.
@@ -214,7 +212,6 @@ type Service struct {
 	Metrics map[string]string
 	// Panels are extra dashboard panels over the service's own metrics.
 	Panels []Panel
-	Line   int
 }
 
 // SLOs of a service; either may be nil.

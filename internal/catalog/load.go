@@ -350,7 +350,7 @@ func (d *decoder) team(c *Catalog, e entry) *Team {
 	if !d.checkID(e, "team") {
 		return nil
 	}
-	t := &Team{ID: e.key, Line: d.lines.Line(e.keyNode.Line)}
+	t := &Team{ID: e.key}
 	f := d.fields(e.value, e.fullPath, "name", "slack", "pagerduty")
 	t.Name, _ = f.str("name", false, e.key)
 
@@ -393,7 +393,7 @@ func (d *decoder) service(c *Catalog, e entry) *Service {
 	if !d.checkID(e, "service") {
 		return nil
 	}
-	s := &Service{ID: e.key, Line: d.lines.Line(e.keyNode.Line), Metrics: map[string]string{}}
+	s := &Service{ID: e.key, Metrics: map[string]string{}}
 	f := d.fields(e.value, e.fullPath, "team", "tier", "description", "runtime", "slos", "metrics", "panels")
 	var te entry
 	s.Team, te = f.str("team", true, "")
