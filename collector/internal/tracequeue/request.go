@@ -13,7 +13,6 @@ package tracequeue
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -88,14 +87,16 @@ func (r *spansRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhe
 	return []xexporterhelper.Request{merged}, nil
 }
 
-// queueEncoding stores a request in the persistent queue: a magic prefix, the span count
-// (uvarint), then the encoded request.
+// queueEncoding stores a request in the persistent queue as the bytes it sends: a TracesData
+// (what ExportTraceServiceRequest is on the wire), as it came from newRequest, without a copy.
+// Reading it back counts its spans from the tags and lengths of the encoding (countSpans),
+// without decoding a span.
 type queueEncoding struct{}
 
-// queueMagic starts every request queued in this format ("Lookout OTLP traces, v1"). What
-// upstream's exporter queued under the same name cannot start with it: its envelope starts with
-// field 1 as a fixed32 (0x0d), bare OTLP with field 1 as bytes (0x0a); 'L' (0x4c) would be field
-// 9, wire type 4, which neither uses.
+// queueMagic started every request that Lookout queued before 2026-12-04 ("Lookout OTLP traces,
+// v1"), followed by the span count (uvarint) and the request; such requests are still read.
+// Neither upstream's envelope (field 1 as a fixed32: 0x0d) nor a TracesData (field 1 as bytes:
+// 0x0a) can start with it: 'L' (0x4c) would be field 9, wire type 4.
 var queueMagic = []byte("LKOT\x01")
 
 func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
@@ -103,39 +104,89 @@ func (queueEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]
 	if !ok {
 		return nil, fmt.Errorf("otlp_grpc traces: cannot queue a %T", req)
 	}
-	out := make([]byte, 0, len(queueMagic)+binary.MaxVarintLen64+r.size)
-	out = append(out, queueMagic...)
-	out = protowire.AppendVarint(out, uint64(r.spans))
-	for _, c := range r.chunks {
-		out = append(out, c...)
+	if len(r.chunks) == 1 {
+		return r.chunks[0], nil
 	}
-	return out, nil
+	return bytes.Join(r.chunks, nil), nil
 }
 
 // Unmarshal reads a queued request; its chunk points into b, which the queue does not reuse.
-// Requests that upstream's otlp_grpc exporter queued before (an agent upgraded with spans on
-// disk) are decoded and encoded again, so that the upgrade loses none.
+// Requests that upstream's otlp_grpc exporter queued in its envelope (an agent upgraded with
+// spans on disk) are decoded and encoded again, so that the upgrade loses none; the bare OTLP
+// its older versions queued is what Lookout queues.
 func (queueEncoding) Unmarshal(b []byte) (context.Context, xexporterhelper.Request, error) {
 	ctx := context.Background()
-	if !bytes.HasPrefix(b, queueMagic) {
+	switch {
+	case bytes.HasPrefix(b, queueMagic):
+		b = b[len(queueMagic):]
+		spans, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return ctx, nil, errors.New("otlp_grpc traces: queued request: bad span count")
+		}
+		b = b[n:]
+		return ctx, &spansRequest{chunks: [][]byte{b}, spans: int(spans), size: len(b)}, nil
+	case len(b) > 0 && b[0] != tracesDataTag:
 		return unmarshalUpstream(b)
 	}
-	b = b[len(queueMagic):]
-	spans, n := protowire.ConsumeVarint(b)
-	if n < 0 {
-		return ctx, nil, errors.New("otlp_grpc traces: queued request: bad span count")
+	spans, err := countSpans(b)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("otlp_grpc traces: queued request: %w", err)
 	}
-	b = b[n:]
-	return ctx, &spansRequest{chunks: [][]byte{b}, spans: int(spans), size: len(b)}, nil
+	return ctx, &spansRequest{chunks: [][]byte{b}, spans: spans, size: len(b)}, nil
 }
 
-// unmarshalUpstream reads what exporterhelper's traces encoding queued: its request envelope,
-// or, from older versions, bare OTLP.
+// tracesDataTag starts a TracesData with spans: field 1 (resource_spans), length-delimited.
+var tracesDataTag = byte(protowire.EncodeTag(1, protowire.BytesType))
+
+// countSpans counts the spans of an encoded TracesData: it reads the tags and lengths of its
+// resource_spans (field 1), of their scope_spans (2) and of those's spans (2), and jumps over
+// everything else.
+func countSpans(b []byte) (int, error) {
+	n := 0
+	err := eachField(b, 1, func(rs []byte) error {
+		return eachField(rs, 2, func(ss []byte) error {
+			return eachField(ss, 2, func([]byte) error {
+				n++
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("malformed OTLP traces: %w", err)
+	}
+	return n, nil
+}
+
+// eachField calls fn with the value of each length-delimited field num of the message b.
+func eachField(b []byte, num protowire.Number, fn func([]byte) error) error {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return protowire.ParseError(l)
+		}
+		b = b[l:]
+		if n == num && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(b)
+			if l < 0 {
+				return protowire.ParseError(l)
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
+			b = b[l:]
+			continue
+		}
+		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
+			return protowire.ParseError(l)
+		}
+		b = b[l:]
+	}
+	return nil
+}
+
+// unmarshalUpstream reads what exporterhelper's traces encoding queued in its request envelope.
 func unmarshalUpstream(b []byte) (context.Context, xexporterhelper.Request, error) {
 	ctx, td, err := request.UnmarshalTraces(b)
-	if errors.Is(err, request.ErrInvalidFormat) {
-		td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
-	}
 	if err != nil {
 		return ctx, nil, fmt.Errorf("otlp_grpc traces: queued request in upstream's format: %w", err)
 	}
