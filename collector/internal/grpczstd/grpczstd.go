@@ -4,9 +4,9 @@
 // for "zstd". Its encoders wait in a sync.Pool, which the runtime empties at every other
 // collection: an exporter that sends a request a second (the agent's otlp_grpc/tempo batches
 // for a second) finds the pool empty each time and builds a new encoder, with its window and
-// tables (~2.5 MB), and one goroutine per core to encode blocks on. Here idle encoders wait in a
-// bounded free list instead, and each encodes on the caller's goroutine (concurrency 1), with
-// configgrpc's window. Decompression stays configgrpc's, with its limits on the window a frame
+// tables (~3.8 MB), and one goroutine per core to encode blocks on. Here idle encoders wait in a
+// free list of at most GOMAXPROCS (as many as can encode at once) instead, and each encodes on
+// the caller's goroutine (concurrency 1), with configgrpc's window. Decompression stays configgrpc's, with its limits on the window a frame
 // may declare.
 package grpczstd
 
