@@ -6,8 +6,8 @@
 // for a second) finds the pool empty each time and builds a new encoder, with its window and
 // tables (~3.8 MB), and one goroutine per core to encode blocks on. Here idle encoders wait in a
 // free list of at most GOMAXPROCS (as many as can encode at once) instead, and each encodes on
-// the caller's goroutine (concurrency 1), with configgrpc's window. Decompression stays configgrpc's, with its limits on the window a frame
-// may declare.
+// the caller's goroutine (concurrency 1), with configgrpc's window. Decompression stays
+// configgrpc's, with its limits on the window a frame may declare.
 package grpczstd
 
 import (
