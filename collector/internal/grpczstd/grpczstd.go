@@ -43,15 +43,15 @@ func newCompressor(upstream encoding.Compressor, maxIdle int) *compressor {
 }
 
 func (c *compressor) Compress(w io.Writer) (io.WriteCloser, error) {
+	var enc *zstd.Encoder
 	select {
-	case enc := <-c.idle:
+	case enc = <-c.idle:
 		enc.Reset(w)
-		return &encoder{Encoder: enc, idle: c.idle}, nil
 	default:
-	}
-	enc, err := zstd.NewWriter(w, zstd.WithWindowSize(window), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, err
+		var err error
+		if enc, err = zstd.NewWriter(w, zstd.WithWindowSize(window), zstd.WithEncoderConcurrency(1)); err != nil {
+			return nil, err
+		}
 	}
 	return &encoder{Encoder: enc, idle: c.idle}, nil
 }
