@@ -127,22 +127,32 @@ const (
 	needCard
 )
 
-// hints are the bytes prescan looks for, with the rule each may start.
-var hints = [...]struct {
+// hintBytes are the bytes prescan looks for, with the rule each may start.
+var hintBytes = [...]struct {
 	c    byte
 	need uint8
 }{{'@', needEmail}, {'=', needPair}, {':', needPair}, {'b', needBearer}, {'B', needBearer}}
 
 // prescan reads s and returns which rules can match in it (a superset: each finder then looks
 // for real matches): an '@' between a local-part and a domain character, "bearer" at the start
-// of a word, a '=' or ':' after a secret pair's keyword, and (probed every cardProbe bytes) a
-// run of at least 15 digits. Each hint byte is found with strings.IndexByte (vector
-// instructions), one pass per byte, and a pass stops once its rule is known to be needed: about
-// three times faster on 200-byte lines than one loop testing every byte against a table
-// (BenchmarkMaskString; reading 8 bytes at a time with SWAR tests measured no faster than the table).
+// of a word, a '=' or ':' after a secret pair's keyword (hints finds these), and (probed every
+// cardProbe bytes) a run of at least 15 digits.
 func prescan(s string) uint8 {
+	need := hints(s)
+	if mayHaveCard(s) {
+		need |= needCard
+	}
+	return need
+}
+
+// hintsByPasses is hints with strings.IndexByte (vector instructions): one pass per hint byte,
+// and a pass stops once its rule is known to be needed. About three times faster on 200-byte
+// lines than one loop testing every byte against a table (BenchmarkMaskString; reading 8 bytes
+// at a time with SWAR tests measured no faster than the table); but each hit restarts
+// IndexByte, which costs more than the reading on long lines with many hint bytes.
+func hintsByPasses(s string) uint8 {
 	var need uint8
-	for _, h := range hints {
+	for _, h := range hintBytes {
 		for i := 0; need&h.need == 0; i++ {
 			j := strings.IndexByte(s[i:], h.c)
 			if j < 0 {
@@ -151,9 +161,6 @@ func prescan(s string) uint8 {
 			i += j
 			need |= hintAt(s, i)
 		}
-	}
-	if mayHaveCard(s) {
-		need |= needCard
 	}
 	return need
 }
@@ -283,8 +290,14 @@ func findBearer(s string, from int) (int, int) {
 	return -1, -1
 }
 
-// pairKeywords end the key of a secret pair.
-var pairKeywords = []string{"password", "passwd", "secret", "apikey", "api_key", "api-key", "token", "authorization"}
+// pairKeywords end the key of a secret pair, by their last letter (pairKeywordEnd looks only at
+// the keywords that end with the key's last letter).
+var pairKeywords = [256][]string{
+	'd': {"password", "passwd"},
+	't': {"secret"},
+	'y': {"apikey", "api_key", "api-key"},
+	'n': {"token", "authorization"},
+}
 
 // pairSchemes may precede the value of a secret pair; they are masked with it.
 var pairSchemes = []string{"bearer", "basic", "digest", "token"}
@@ -338,12 +351,7 @@ func pairKeywordEnd(s string) bool {
 	if len(s) == 0 {
 		return false
 	}
-	switch lower(s[len(s)-1]) { // the last letters of the keywords, to leave most keys quickly
-	case 'd', 't', 'y', 'n':
-	default:
-		return false
-	}
-	for _, kw := range pairKeywords {
+	for _, kw := range pairKeywords[lower(s[len(s)-1])] {
 		if hasSuffixFold(s, kw) {
 			return true
 		}

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package maskingprocessor
+
+// hints returns the rules that the hint bytes of s may start (see prescan).
+func hints(s string) uint8 {
+	return hintsByPasses(s)
+}
