@@ -14,6 +14,9 @@ import (
 //go:noescape
 func hintMasks(p *byte, blocks int, dst *[4]uint32)
 
+// vectorHints: hints reads with hintMasks.
+var vectorHints = cpu.X86.HasAVX2
+
 // vectorMin is the shortest value that hints reads with hintMasks: below it the IndexByte passes
 // cost no more.
 const vectorMin = 64
@@ -23,7 +26,7 @@ const vectorMin = 64
 // rules not yet needed, and only the 'b's followed by an 'e' (hintsByPasses restarts
 // strings.IndexByte at every 'b' and '=', which on long lines costs more than reading them).
 func hints(s string) uint8 {
-	if !cpu.X86.HasAVX2 || len(s) < vectorMin {
+	if !vectorHints || len(s) < vectorMin {
 		return hintsByPasses(s)
 	}
 	const all = needEmail | needBearer | needPair
