@@ -261,6 +261,9 @@ func (h *harness) scenario(ctx context.Context, sc Scenario) ([]Result, error) {
 			return nil, err
 		}
 		h.logf("  %s: %.0f MiB in %s", logs, float64(size)/(1<<20), logDir)
+		if err := warm(ctx, logs, logDir); err != nil {
+			return nil, err
+		}
 		cpu, maxRSS, err := catFloorWithRSS(ctx, logs, logDir)
 		r := Result{Scenario: sc.Name, Kind: sc.Kind, Collector: "cat", Items: int64(sc.Lines), CPU: cpu, PeakRSS: maxRSS, Err: err}
 		out = append(out, r)
@@ -291,6 +294,9 @@ func (h *harness) scenario(ctx context.Context, sc Scenario) ([]Result, error) {
 			var err error
 			switch sc.Kind {
 			case KindLogs:
+				if err := warm(ctx, logs, logDir); err != nil {
+					return out, err
+				}
 				err = h.runLogs(ctx, c, runDir, sc, logs, &r)
 			case KindTraces:
 				err = h.runTraces(ctx, c, runDir, sc, &r)
