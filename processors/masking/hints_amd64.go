@@ -17,10 +17,6 @@ func hintMasks(p *byte, blocks int, dst *[4]uint32)
 // vectorHints: hints reads with hintMasks.
 var vectorHints = cpu.X86.HasAVX2
 
-// vectorMin is the shortest value that hints reads with hintMasks: below it the IndexByte passes
-// cost no more.
-const vectorMin = 64
-
 // hints returns the rules that the hint bytes of s may start (see prescan). With AVX2 one pass
 // finds them all, 32 bytes at a time, with a mask per rule so that hintAt sees only the hits of
 // rules not yet needed, and only the 'b's followed by an 'e' (hintsByPasses restarts

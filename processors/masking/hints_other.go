@@ -5,9 +5,6 @@ package maskingprocessor
 // vectorHints: hints reads with hintMasks (amd64 only).
 const vectorHints = false
 
-// vectorMin is the shortest value that hints would read with hintMasks.
-const vectorMin = 64
-
 // hints returns the rules that the hint bytes of s may start (see prescan).
 func hints(s string) uint8 {
 	return hintsByPasses(s)

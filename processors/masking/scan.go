@@ -145,6 +145,10 @@ func prescan(s string) uint8 {
 	return need
 }
 
+// vectorMin is the shortest value that hints reads 32 bytes at a time where it can (amd64 with
+// AVX2): below it the IndexByte passes of hintsByPasses cost no more.
+const vectorMin = 64
+
 // hintsByPasses is hints with strings.IndexByte (vector instructions): one pass per hint byte,
 // and a pass stops once its rule is known to be needed. About three times faster on 200-byte
 // lines than one loop testing every byte against a table (BenchmarkMaskString; reading 8 bytes
