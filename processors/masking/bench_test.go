@@ -34,8 +34,7 @@ func benchLines(n int) []benchLine {
 	words := strings.Fields(`the order cart user payment session token cache database query row table index
 		shard replica primary leader timeout retry backoff request response header body status code
 		latency duration bytes queue worker pool connection socket stream batch commit rollback lock`)
-	var lines []benchLine
-	for i := range n {
+	logfmt := func(i, size int) string {
 		var b []byte
 		b = fmt.Appendf(b, "L014-%09d level=%s msg=%q method=GET path=/api/v1/orders/%d status=%d duration_ms=%.2f user=u%d trace_id=",
 			i, []string{"info", "debug", "warn", "error"}[rng.IntN(4)], []string{"handled request", "cache miss", "order created"}[rng.IntN(3)],
@@ -44,13 +43,18 @@ func benchLines(n int) []benchLine {
 			b = append(b, "0123456789abcdef"[rng.IntN(16)])
 		}
 		b = append(b, ` detail="`...)
-		for len(b) < 200 {
+		for len(b) < size {
 			b = append(b, words[rng.IntN(len(words))]...)
 			b = append(b, ' ')
 		}
-		lines = append(lines, benchLine{name: "logfmt", text: string(b[:200])})
+		return string(b[:size])
+	}
+	var lines []benchLine
+	for i := range n {
+		lines = append(lines, benchLine{name: "logfmt", text: logfmt(i, 200)})
 	}
 	return append(lines,
+		benchLine{name: "logfmt-long", text: logfmt(n, 1000)}, // as the 1 KiB lines of bench/
 		benchLine{name: "fault", text: `GET /api/v1/orders/12345 200 12.3ms region=eu-west-1 az=b msg="request handled" user=alice trace_id=4bf92f3577b34da6a3ce929d0e0e4736`},
 		benchLine{name: "json", text: `{"ts":"2026-01-02T03:04:05.123Z","level":"info","msg":"order created","order_id":482913,"amount":12.5,"currency":"EUR","user":"u4711","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","duration_ms":12.3}`},
 		benchLine{name: "secret", text: "login user=alice@example.com password=hunter2 card 4111 1111 1111 1111", secret: true},
