@@ -294,14 +294,17 @@ func findBearer(s string, from int) (int, int) {
 	return -1, -1
 }
 
-// pairKeywords end the key of a secret pair, by their last letter (pairKeywordEnd looks only at
-// the keywords that end with the key's last letter).
-var pairKeywords = [256][]string{
-	'd': {"password", "passwd"},
-	't': {"secret"},
-	'y': {"apikey", "api_key", "api-key"},
-	'n': {"token", "authorization"},
-}
+// pairKeywords end the key of a secret pair (in lower case).
+var pairKeywords = []string{"password", "passwd", "secret", "apikey", "api_key", "api-key", "token", "authorization"}
+
+// pairKeywordsByLast are pairKeywords by their last letter: pairKeywordEnd looks only at the
+// keywords that end with the key's last letter.
+var pairKeywordsByLast = func() (by [256][]string) {
+	for _, kw := range pairKeywords {
+		by[kw[len(kw)-1]] = append(by[kw[len(kw)-1]], kw)
+	}
+	return by
+}()
 
 // pairSchemes may precede the value of a secret pair; they are masked with it.
 var pairSchemes = []string{"bearer", "basic", "digest", "token"}
@@ -355,7 +358,7 @@ func pairKeywordEnd(s string) bool {
 	if len(s) == 0 {
 		return false
 	}
-	for _, kw := range pairKeywords[lower(s[len(s)-1])] {
+	for _, kw := range pairKeywordsByLast[lower(s[len(s)-1])] {
 		if hasSuffixFold(s, kw) {
 			return true
 		}
