@@ -46,9 +46,9 @@ func TestDerive(t *testing.T) {
 			name:   "span metrics with the connector's default unit",
 			config: "minimal.yaml",
 			has: map[string]string{
-				"traces_span_metrics_calls_total":                  "",
-				"traces_span_metrics_duration_milliseconds_bucket": "",
-				"traces_span_metrics_duration_milliseconds_count":  "",
+				"traces_span_metrics_calls_total":             "",
+				"traces_span_metrics_duration_seconds_bucket": "",
+				"traces_span_metrics_duration_seconds_count":  "",
 				"target_info":                   "",
 				"go_goroutines":                 "",
 				"process_resident_memory_bytes": "",
@@ -56,9 +56,9 @@ func TestDerive(t *testing.T) {
 			// No self-scrape: none of the collector's own metrics.
 			hasNot: []string{"otelcol_exporter_queue_size", "up", "system_cpu_time_seconds_total"},
 			spans: &emitted.SpanMetrics{
-				Calls: "traces_span_metrics_calls_total", Duration: "traces_span_metrics_duration_milliseconds",
-				DurationUnit: "ms",
-				Buckets:      []string{"2", "4", "6", "8", "10", "50", "100", "200", "400", "800", "1000", "1400", "2000", "5000", "10000", "15000"},
+				Calls: "traces_span_metrics_calls_total", Duration: "traces_span_metrics_duration_seconds",
+				DurationUnit: "s",
+				Buckets:      []string{"0.002", "0.004", "0.006", "0.008", "0.01", "0.05", "0.1", "0.2", "0.4", "0.8", "1", "1.4", "2", "5", "10", "15"},
 				Labels:       emitted.SpanMetricsLabels{Service: "service_name", SpanName: "span_name", SpanKind: "span_kind", StatusCode: "status_code"},
 				Values:       emitted.SpanMetricsValues{SpanKindServer: "SPAN_KIND_SERVER", StatusCodeError: "STATUS_CODE_ERROR"},
 			},

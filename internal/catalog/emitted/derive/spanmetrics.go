@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	spanmetricsconnector "github.com/lookoutdev/lookout/connectors/spanmetrics"
 	"github.com/lookoutdev/lookout/internal/catalog/emitted"
 )
 
