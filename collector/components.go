@@ -12,13 +12,13 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	servicegraphconnector "github.com/lookoutdev/lookout/connectors/servicegraph"
 	spanmetricsconnector "github.com/lookoutdev/lookout/connectors/spanmetrics"
 	lokiexporter "github.com/lookoutdev/lookout/exporters/loki"
 	segmentstorageextension "github.com/lookoutdev/lookout/extensions/segmentstorage"
 	startuppagesextension "github.com/lookoutdev/lookout/extensions/startuppages"
 	maskingprocessor "github.com/lookoutdev/lookout/processors/masking"
 	podlogsreceiver "github.com/lookoutdev/lookout/receivers/podlogs"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
@@ -122,7 +122,7 @@ func Components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	f.ConnectorModules[component.MustNewType("span_metrics")] = "github.com/lookoutdev/lookout/connectors/spanmetrics"
-	f.ConnectorModules[component.MustNewType("service_graph")] = "github.com/open-telemetry/opentelemetry-collector-contrib/connector/servicegraphconnector v0.158.0"
+	f.ConnectorModules[component.MustNewType("service_graph")] = "github.com/lookoutdev/lookout/connectors/servicegraph"
 
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		otlpexporter.NewFactory(),
