@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/lookoutdev/lookout/connectors/internal/histogram"
 )
 
 // Config is the configuration of the service_graph connector. Its keys are those of contrib's
@@ -58,18 +60,7 @@ var _ component.Config = (*Config)(nil)
 
 // Validate checks the configuration; it changes nothing.
 func (c *Config) Validate() error {
-	var errs []error
-	b := c.LatencyHistogramBuckets
-	if len(b) == 0 {
-		errs = append(errs, errors.New("latency_histogram_buckets: must not be empty"))
-	}
-	for i, d := range b {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("latency_histogram_buckets[%d]: %v is not positive", i, d))
-		} else if i > 0 && d <= b[i-1] {
-			errs = append(errs, fmt.Errorf("latency_histogram_buckets[%d]: %v is not above the bucket before it (%v)", i, d, b[i-1]))
-		}
-	}
+	errs := histogram.ValidateBounds("latency_histogram_buckets", c.LatencyHistogramBuckets)
 	for i, d := range c.Dimensions {
 		if d == "" {
 			errs = append(errs, fmt.Errorf("dimensions[%d]: must not be empty", i))

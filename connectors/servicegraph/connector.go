@@ -3,7 +3,6 @@ package servicegraphconnector
 import (
 	"context"
 	"encoding/binary"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
+	"github.com/lookoutdev/lookout/connectors/internal/histogram"
+	"github.com/lookoutdev/lookout/connectors/internal/ticker"
 	"github.com/lookoutdev/lookout/connectors/servicegraph/internal/metadata"
 )
 
@@ -47,8 +48,7 @@ type connectorImp struct {
 	series map[string]*series
 	key    []byte // reused to build series keys
 
-	stop chan struct{}
-	done chan struct{}
+	expirer, staler, flusher ticker.Ticker
 }
 
 // edgeKey is the client span's trace and span ID, which is the server span's parent.
@@ -85,14 +85,8 @@ type series struct {
 	lastUpdated time.Time
 	total       int64
 	failed      int64
-	server      histogram
-	client      histogram
-}
-
-type histogram struct {
-	count   uint64
-	sum     float64
-	buckets []uint64
+	server      histogram.Histogram
+	client      histogram.Histogram
 }
 
 func newConnector(cfg *Config, set component.TelemetrySettings, next consumer.Metrics) (*connectorImp, error) {
@@ -125,45 +119,20 @@ func (*connectorImp) Capabilities() consumer.Capabilities {
 // Start runs the flushes, the store's expiry and the removal of stale series until Shutdown.
 func (c *connectorImp) Start(context.Context, component.Host) error {
 	c.start = pcommon.NewTimestampFromTime(c.now())
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(c.done)
-		expire := time.NewTicker(c.cfg.StoreExpirationLoop)
-		defer expire.Stop()
-		stale := time.NewTicker(c.cfg.CacheLoop)
-		defer stale.Stop()
-		var flush <-chan time.Time
-		if c.cfg.MetricsFlushInterval > 0 {
-			t := time.NewTicker(c.cfg.MetricsFlushInterval)
-			defer t.Stop()
-			flush = t.C
-		}
-		for {
-			select {
-			case <-c.stop:
-				return
-			case <-expire.C:
-				c.expire()
-			case <-stale.C:
-				c.dropStale()
-			case <-flush:
-				c.flush(context.Background())
-			}
-		}
-	}()
+	c.expirer.Start(c.cfg.StoreExpirationLoop, c.expire)
+	c.staler.Start(c.cfg.CacheLoop, c.dropStale)
+	c.flusher.Start(c.cfg.MetricsFlushInterval, func() { c.flush(context.Background()) })
 	return nil
 }
 
 // Shutdown stops the loops and sends the metrics once more: the metrics pipelines after the
 // connector are still running.
 func (c *connectorImp) Shutdown(ctx context.Context) error {
-	if c.stop == nil {
-		return nil
+	c.flusher.Stop()
+	c.staler.Stop()
+	if c.expirer.Stop() {
+		c.flush(ctx)
 	}
-	close(c.stop)
-	<-c.done
-	c.stop = nil
-	c.flush(ctx)
 	return nil
 }
 
@@ -361,8 +330,7 @@ func (c *connectorImp) record(e *edge, now time.Time) {
 		if c.cfg.VirtualNodeExtraLabel {
 			s.attrs.PutStr("virtual_node", e.virtualNode)
 		}
-		s.server.buckets = make([]uint64, len(c.bounds)+1)
-		s.client.buckets = make([]uint64, len(c.bounds)+1)
+		s.server, s.client = histogram.New(c.bounds), histogram.New(c.bounds)
 		c.series[string(b)] = s
 	}
 	s.lastUpdated = now
@@ -370,14 +338,8 @@ func (c *connectorImp) record(e *edge, now time.Time) {
 	if e.failed {
 		s.failed++
 	}
-	s.server.observe(c.bounds, e.serverLatency)
-	s.client.observe(c.bounds, e.clientLatency)
-}
-
-func (h *histogram) observe(bounds []float64, v float64) {
-	h.count++
-	h.sum += v
-	h.buckets[sort.SearchFloat64s(bounds, v)]++
+	s.server.Observe(c.bounds, e.serverLatency)
+	s.client.Observe(c.bounds, e.clientLatency)
 }
 
 func appendDim(b []byte, dims []dimValue, i int) []byte {
@@ -527,15 +489,12 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 		}
 		for _, p := range []struct {
 			dps pmetric.HistogramDataPointSlice
-			h   *histogram
+			h   *histogram.Histogram
 		}{{server, &s.server}, {client, &s.client}} {
 			hp := p.dps.AppendEmpty()
 			hp.SetStartTimestamp(c.start)
 			hp.SetTimestamp(ts)
-			hp.ExplicitBounds().FromRaw(c.bounds)
-			hp.BucketCounts().FromRaw(p.h.buckets)
-			hp.SetCount(p.h.count)
-			hp.SetSum(p.h.sum)
+			p.h.CopyTo(hp, c.bounds)
 			s.attrs.CopyTo(hp.Attributes())
 			n++
 		}

@@ -3,8 +3,6 @@ package servicegraphconnector
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +15,9 @@ import (
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/lookoutdev/lookout/connectors/internal/metricstest"
 )
 
 // agentConfig is the agent's service_graph section (collector/config/agent.yaml).
@@ -124,51 +123,6 @@ func calls() []ptrace.Traces {
 	return out
 }
 
-// points flattens md into one line per data point, without timestamps, sorted.
-func points(md pmetric.Metrics) []string {
-	var out []string
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		rm := rms.At(i)
-		sms := rm.ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			head := fmt.Sprintf("%s scope=%s", attrString(rm.Resource().Attributes()), sms.At(j).Scope().Name())
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				head := fmt.Sprintf("%s %s unit=%q", head, m.Name(), m.Unit())
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
-					dps := m.Sum().DataPoints()
-					for l := 0; l < dps.Len(); l++ {
-						dp := dps.At(l)
-						out = append(out, fmt.Sprintf("%s sum(monotonic=%v,%s) %s = %d", head, m.Sum().IsMonotonic(), m.Sum().AggregationTemporality(), attrString(dp.Attributes()), dp.IntValue()))
-					}
-				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for l := 0; l < dps.Len(); l++ {
-						dp := dps.At(l)
-						out = append(out, fmt.Sprintf("%s histogram(%s) %s = count %d sum %.9g bounds %v buckets %v", head, m.Histogram().AggregationTemporality(), attrString(dp.Attributes()), dp.Count(), dp.Sum(), dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw()))
-					}
-				default:
-					out = append(out, head+" unexpected type "+m.Type().String())
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func attrString(m pcommon.Map) string {
-	var kv []string
-	for k, v := range m.All() {
-		kv = append(kv, fmt.Sprintf("%s=%s(%s)", k, v.Type(), v.AsString()))
-	}
-	slices.Sort(kv)
-	return "{" + strings.Join(kv, ",") + "}"
-}
-
 // TestMatchesContrib feeds the same spans to contrib's servicegraph connector and to Lookout's
 // under several configs, lets the unpaired ones expire, and compares every data point sent.
 func TestMatchesContrib(t *testing.T) {
@@ -205,7 +159,7 @@ func TestMatchesContrib(t *testing.T) {
 			c.expire()
 			c.flush(context.Background())
 			require.Len(t, sink.AllMetrics(), 1)
-			got := points(sink.AllMetrics()[0])
+			got := metricstest.Points(sink.AllMetrics()[0])
 
 			want := contribPoints(t, tc.cfg())
 			require.NotEmpty(t, want)
@@ -237,7 +191,7 @@ func contribPoints(t *testing.T, m map[string]any) []string {
 	time.Sleep(time.Until(start.Add(2500 * time.Millisecond)))
 	n := len(sink.AllMetrics())
 	require.Eventually(t, func() bool { return len(sink.AllMetrics()) > n }, 10*time.Second, time.Millisecond)
-	return points(sink.AllMetrics()[len(sink.AllMetrics())-1])
+	return metricstest.Points(sink.AllMetrics()[len(sink.AllMetrics())-1])
 }
 
 func TestEdges(t *testing.T) {
@@ -256,14 +210,15 @@ func TestEdges(t *testing.T) {
 	c.flush(context.Background())
 	require.Len(t, sink.AllMetrics(), 2)
 	assert.Equal(t, []string{
-		"{} scope=traces_service_graph traces_service_graph_request_client unit=\"s\" histogram(Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = count 1 sum 0.03 bounds [0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10] buckets [0 0 0 1 0 0 0 0 0 0 0 0]",
-		"{} scope=traces_service_graph traces_service_graph_request_failed_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = 1",
-		"{} scope=traces_service_graph traces_service_graph_request_server unit=\"s\" histogram(Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = count 1 sum 0.02 bounds [0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10] buckets [0 0 1 0 0 0 0 0 0 0 0 0]",
-		"{} scope=traces_service_graph traces_service_graph_request_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = 1",
-	}, points(sink.AllMetrics()[0]))
-	second := points(sink.AllMetrics()[1])
+		"{} traces_service_graph_request_client unit=\"s\" histogram(Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = count 1 sum 0.03 bounds [0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10] buckets [0 0 0 1 0 0 0 0 0 0 0 0]",
+		"{} traces_service_graph_request_failed_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = 1",
+		"{} traces_service_graph_request_server unit=\"s\" histogram(Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = count 1 sum 0.02 bounds [0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10] buckets [0 0 1 0 0 0 0 0 0 0 0 0]",
+		"{} traces_service_graph_request_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(web),connection_type=Str(),failed=Bool(true),server=Str(orders)} = 1",
+	}, metricstest.Points(sink.AllMetrics()[0]))
+	assert.Equal(t, "traces_service_graph", sink.AllMetrics()[1].ResourceMetrics().At(0).ScopeMetrics().At(0).Scope().Name(), "contrib's scope")
+	second := metricstest.Points(sink.AllMetrics()[1])
 	assert.Len(t, second, 7, "the pair (with its failure) and the user's call to web: %v", second)
-	assert.Contains(t, second, "{} scope=traces_service_graph traces_service_graph_request_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(user),connection_type=Str(virtual_node),failed=Bool(false),server=Str(web)} = 1")
+	assert.Contains(t, second, "{} traces_service_graph_request_total unit=\"\" sum(monotonic=true,Cumulative) {client=Str(user),connection_type=Str(virtual_node),failed=Bool(false),server=Str(web)} = 1")
 }
 
 func TestStoreFullAllocatesNothing(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/lookoutdev/lookout/connectors/internal/histogram"
 )
 
 // The attributes every series has, before the configured dimensions.
@@ -85,17 +87,7 @@ func (c *Config) Validate() error {
 	if _, err := unitNanos(c.Histogram.Unit); err != nil {
 		errs = append(errs, fmt.Errorf("histogram::unit: %w", err))
 	}
-	b := c.Histogram.Explicit.Buckets
-	if len(b) == 0 {
-		errs = append(errs, errors.New("histogram::explicit::buckets: must not be empty"))
-	}
-	for i, d := range b {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("histogram::explicit::buckets[%d]: %v is not positive", i, d))
-		} else if i > 0 && d <= b[i-1] {
-			errs = append(errs, fmt.Errorf("histogram::explicit::buckets[%d]: %v is not above the bucket before it (%v)", i, d, b[i-1]))
-		}
-	}
+	errs = append(errs, histogram.ValidateBounds("histogram::explicit::buckets", c.Histogram.Explicit.Buckets)...)
 	seen := map[string]bool{attrServiceName: true, attrSpanName: true, attrSpanKind: true, attrStatusCode: true}
 	for i, d := range c.Dimensions {
 		switch {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/xpdata/xhash"
 	"go.uber.org/zap"
 
+	"github.com/lookoutdev/lookout/connectors/internal/histogram"
+	"github.com/lookoutdev/lookout/connectors/internal/ticker"
 	"github.com/lookoutdev/lookout/connectors/spanmetrics/internal/metadata"
 )
 
@@ -51,8 +52,7 @@ type connectorImp struct {
 	resources map[string]*resource // by the encoded values of the key attributes
 	key       []byte               // reused to build keys
 
-	stop chan struct{}
-	done chan struct{}
+	flusher ticker.Ticker
 }
 
 type dimension struct {
@@ -73,10 +73,8 @@ type resource struct {
 type series struct {
 	attrs    pcommon.Map
 	start    pcommon.Timestamp
-	count    uint64
-	sum      float64
-	buckets  []uint64
-	reported bool // whether the calls counter has been sent; the first time it is sent as 0
+	duration histogram.Histogram // its count is the calls counter
+	reported bool                // whether the calls counter has been sent; the first time it is sent as 0
 }
 
 func newConnector(cfg *Config, logger *zap.Logger, next consumer.Metrics) (*connectorImp, error) {
@@ -111,33 +109,16 @@ func (*connectorImp) Capabilities() consumer.Capabilities {
 
 // Start sends the metrics every metrics_flush_interval until Shutdown.
 func (c *connectorImp) Start(context.Context, component.Host) error {
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(c.done)
-		t := time.NewTicker(c.cfg.MetricsFlushInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-c.stop:
-				return
-			case <-t.C:
-				c.flush(context.Background())
-			}
-		}
-	}()
+	c.flusher.Start(c.cfg.MetricsFlushInterval, func() { c.flush(context.Background()) })
 	return nil
 }
 
 // Shutdown stops the flushes and sends the metrics once more, so that the spans counted since
 // the last flush are not lost: the metrics pipelines after the connector are still running.
 func (c *connectorImp) Shutdown(ctx context.Context) error {
-	if c.stop == nil {
-		return nil
+	if c.flusher.Stop() {
+		c.flush(ctx)
 	}
-	close(c.stop)
-	<-c.done
-	c.stop = nil
-	c.flush(ctx)
 	return nil
 }
 
@@ -166,9 +147,7 @@ func (c *connectorImp) ConsumeTraces(_ context.Context, td ptrace.Traces) error 
 				if st, end := span.StartTimestamp(), span.EndTimestamp(); end > st {
 					d = float64(end-st) / c.unitNanos
 				}
-				s.count++
-				s.sum += d
-				s.buckets[sort.SearchFloat64s(c.bounds, d)]++
+				s.duration.Observe(c.bounds, d)
 			}
 		}
 	}
@@ -252,7 +231,7 @@ func (c *connectorImp) series(r *resource, svc pcommon.Value, span ptrace.Span, 
 }
 
 func (c *connectorImp) newSeries(start pcommon.Timestamp) *series {
-	return &series{attrs: pcommon.NewMap(), start: start, buckets: make([]uint64, len(c.bounds)+1)}
+	return &series{attrs: pcommon.NewMap(), start: start, duration: histogram.New(c.bounds)}
 }
 
 // lookup returns the dimension's value: the span's attribute, else the resource's, else the
@@ -352,7 +331,7 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 			dp.SetStartTimestamp(s.start)
 			dp.SetTimestamp(ts)
 			if s.reported {
-				dp.SetIntValue(int64(s.count))
+				dp.SetIntValue(int64(s.duration.Count()))
 			} else {
 				// A new series starts at 0, so that rate() and increase() count its first calls.
 				dp.SetIntValue(0)
@@ -363,10 +342,7 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 			hp := hist.DataPoints().AppendEmpty()
 			hp.SetStartTimestamp(s.start)
 			hp.SetTimestamp(ts)
-			hp.ExplicitBounds().FromRaw(c.bounds)
-			hp.BucketCounts().FromRaw(s.buckets)
-			hp.SetCount(s.count)
-			hp.SetSum(s.sum)
+			s.duration.CopyTo(hp, c.bounds)
 			s.attrs.CopyTo(hp.Attributes())
 		}
 		for _, s := range r.series {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/lookoutdev/lookout/connectors/internal/metricstest"
 )
 
 // agentConfig is the agent's span_metrics section (collector/config/agent.yaml).
@@ -136,51 +137,6 @@ func variedTraces() []ptrace.Traces {
 	return out
 }
 
-// points flattens md into one line per data point, without timestamps or scope, sorted.
-func points(md pmetric.Metrics) []string {
-	var out []string
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		rm := rms.At(i)
-		res := attrString(rm.Resource().Attributes())
-		sms := rm.ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				head := fmt.Sprintf("%s %s unit=%q", res, m.Name(), m.Unit())
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
-					dps := m.Sum().DataPoints()
-					for l := 0; l < dps.Len(); l++ {
-						dp := dps.At(l)
-						out = append(out, fmt.Sprintf("%s sum(monotonic=%v,%s) %s = %d", head, m.Sum().IsMonotonic(), m.Sum().AggregationTemporality(), attrString(dp.Attributes()), dp.IntValue()))
-					}
-				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for l := 0; l < dps.Len(); l++ {
-						dp := dps.At(l)
-						out = append(out, fmt.Sprintf("%s histogram(%s) %s = count %d sum %.9g bounds %v buckets %v", head, m.Histogram().AggregationTemporality(), attrString(dp.Attributes()), dp.Count(), dp.Sum(), dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw()))
-					}
-				default:
-					out = append(out, head+" unexpected type "+m.Type().String())
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func attrString(m pcommon.Map) string {
-	var kv []string
-	for k, v := range m.All() {
-		kv = append(kv, fmt.Sprintf("%s=%s(%s)", k, v.Type(), v.AsString()))
-	}
-	slices.Sort(kv)
-	return "{" + strings.Join(kv, ",") + "}"
-}
-
 // TestMatchesContrib feeds the same spans, with the agent's config, to contrib's spanmetrics
 // connector and to Lookout's, and compares every data point they send once each series has
 // been sent before (the first time, both send a new calls counter as 0).
@@ -212,7 +168,7 @@ func TestMatchesContrib(t *testing.T) {
 			ours.flush(context.Background())
 			ours.flush(context.Background())
 			require.Len(t, oursSink.AllMetrics(), 2)
-			got := points(oursSink.AllMetrics()[1])
+			got := metricstest.Points(oursSink.AllMetrics()[1])
 
 			want := contribPoints(t, tc.cfg())
 			require.NotEmpty(t, want)
@@ -263,7 +219,7 @@ func contribPoints(t *testing.T, m map[string]any) []string {
 		}
 	}
 	require.NotZero(t, removed, "contrib no longer adds collector.instance.id: README.md and this test need updating")
-	return points(md)
+	return metricstest.Points(md)
 }
 
 func TestFirstFlushSendsNewCallsAsZero(t *testing.T) {
@@ -336,7 +292,7 @@ func TestCardinalityLimit(t *testing.T) {
 	counts := map[string]int64{}
 	dps := sink.AllMetrics()[1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints()
 	for i := 0; i < dps.Len(); i++ {
-		counts[attrString(dps.At(i).Attributes())] = dps.At(i).IntValue()
+		counts[metricstest.Attrs(dps.At(i).Attributes())] = dps.At(i).IntValue()
 	}
 	require.Len(t, counts, 3, "two series and the overflow series: %v", counts)
 	assert.Equal(t, int64(2), counts["{otel.metric.overflow=Bool(true)}"])
