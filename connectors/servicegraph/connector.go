@@ -418,7 +418,8 @@ func (c *connectorImp) dropStale() {
 
 // flush sends every series' totals.
 func (c *connectorImp) flush(ctx context.Context) {
-	md, n := c.build()
+	md := c.build()
+	n := md.DataPointCount()
 	if n == 0 {
 		return
 	}
@@ -427,14 +428,14 @@ func (c *connectorImp) flush(ctx context.Context) {
 	}
 }
 
-// build makes the metrics of every series; it returns them and their number of data points.
-func (c *connectorImp) build() (pmetric.Metrics, int) {
+// build makes the metrics of every series.
+func (c *connectorImp) build() pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	ts := pcommon.NewTimestampFromTime(c.now().Add(-c.cfg.MetricsTimestampOffset))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.series) == 0 {
-		return md, 0
+		return md
 	}
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
@@ -471,21 +472,18 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 	server := hist("traces_service_graph_request_server")
 	client := hist("traces_service_graph_request_client")
 
-	n := 0
 	for _, s := range c.series {
 		dp := total.AppendEmpty()
 		dp.SetStartTimestamp(c.start)
 		dp.SetTimestamp(ts)
 		dp.SetIntValue(s.total)
 		s.attrs.CopyTo(dp.Attributes())
-		n++
 		if s.failed > 0 {
 			dp := failed.AppendEmpty()
 			dp.SetStartTimestamp(c.start)
 			dp.SetTimestamp(ts)
 			dp.SetIntValue(s.failed)
 			s.attrs.CopyTo(dp.Attributes())
-			n++
 		}
 		for _, p := range []struct {
 			dps pmetric.HistogramDataPointSlice
@@ -496,8 +494,7 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 			hp.SetTimestamp(ts)
 			p.h.CopyTo(hp, c.bounds)
 			s.attrs.CopyTo(hp.Attributes())
-			n++
 		}
 	}
-	return md, n
+	return md
 }

@@ -284,7 +284,8 @@ func appendString(b []byte, s string) []byte {
 // flush sends every series' totals, then drops the resources that have sent no span for
 // metrics_expiration.
 func (c *connectorImp) flush(ctx context.Context) {
-	md, n := c.build()
+	md := c.build()
+	n := md.DataPointCount()
 	if n == 0 {
 		return
 	}
@@ -293,15 +294,13 @@ func (c *connectorImp) flush(ctx context.Context) {
 	}
 }
 
-// build makes the metrics of every series and expires resources; it returns the metrics and
-// their number of data points.
-func (c *connectorImp) build() (pmetric.Metrics, int) {
+// build makes the metrics of every series and expires resources.
+func (c *connectorImp) build() pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	now := c.now()
 	ts := pcommon.NewTimestampFromTime(now)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
 	for k, r := range c.resources {
 		rm := md.ResourceMetrics().AppendEmpty()
 		r.attrs.CopyTo(rm.Resource().Attributes())
@@ -351,10 +350,9 @@ func (c *connectorImp) build() (pmetric.Metrics, int) {
 		if r.overflow != nil {
 			add(r.overflow)
 		}
-		n += 2 * total
 		if exp := c.cfg.MetricsExpiration; exp > 0 && now.Sub(r.lastSeen) >= exp {
 			delete(c.resources, k)
 		}
 	}
-	return md, n
+	return md
 }
