@@ -296,6 +296,19 @@ func TestLocalStack(t *testing.T) {
 		}
 	})
 
+	// The demo's calls, storefront to orders to payments, each a client span in the caller and a
+	// server span in the callee, both seen by the one agent (connectors/servicegraph).
+	t.Run("the service graph of the demo's calls reaches Prometheus", func(t *testing.T) {
+		for _, edge := range [][2]string{{"storefront", "orders"}, {"orders", "payments"}} {
+			q := fmt.Sprintf(`traces_service_graph_request_total{client=%q, server=%q, connection_type=""} > 0`, edge[0], edge[1])
+			eventually(t, until(deadline), nonEmpty(ctx, prom, q))
+			for _, side := range []string{"server", "client"} {
+				q = fmt.Sprintf(`{__name__=~"traces_service_graph_request_%s(_seconds)?_bucket", client=%q, server=%q}`, side, edge[0], edge[1])
+				eventually(t, until(deadline), nonEmpty(ctx, prom, q))
+			}
+		}
+	})
+
 	// Run after the scraped series and the span metrics have arrived: no otel_scope labels naming
 	// the receiver or a connector and Lookout's version on what the agent scraped or made
 	// (transform/own_scope, docs/delivery.md). The demo sends no metrics of its own over OTLP, so
