@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 
+	"github.com/lookoutdev/lookout/connectors/internal/histogram"
 	"github.com/lookoutdev/lookout/connectors/servicegraph/internal/metadata"
 )
 
@@ -20,12 +21,7 @@ func NewFactory() connector.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		LatencyHistogramBuckets: []time.Duration{
-			2 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond, 8 * time.Millisecond,
-			10 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
-			400 * time.Millisecond, 800 * time.Millisecond, time.Second, 1400 * time.Millisecond,
-			2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second,
-		},
+		LatencyHistogramBuckets:   histogram.DefaultBuckets(),
 		Store:                     StoreConfig{MaxItems: 1000, TTL: 2 * time.Second},
 		CacheLoop:                 time.Minute,
 		StoreExpirationLoop:       2 * time.Second,

@@ -9,6 +9,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
+// DefaultBuckets are contrib's default bucket bounds for span durations and call latencies
+// (both connectors' default).
+func DefaultBuckets() []time.Duration {
+	return []time.Duration{
+		2 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond, 8 * time.Millisecond,
+		10 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+		400 * time.Millisecond, 800 * time.Millisecond, time.Second, 1400 * time.Millisecond,
+		2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second,
+	}
+}
+
 // Histogram counts observations into buckets whose upper bounds (inclusive) are given to each
 // call; the last bucket is above every bound.
 type Histogram struct {
