@@ -1,7 +1,7 @@
 // Package derive builds the list of metric names the Lookout agent emits (package emitted) from
 // its pipeline: the agent's collector config, the metadata.yaml of each component it runs (read
-// from the module cache at the versions in go.mod), the span_metrics connector run on a sample span,
-// the collector's own telemetry passed through the same Prometheus exporter the collector uses, and
+// from the module cache at the versions in go.mod), the span_metrics connector run on a sample span
+// and the service_graph connector on a sample call, the collector's own telemetry passed through the same Prometheus exporter the collector uses, and
 // client_golang's default collectors; every name then goes through the prometheus_remote_write
 // exporter's own translator.
 //
@@ -123,6 +123,11 @@ func Derive(ctx context.Context, opts Options) (*emitted.List, error) {
 		sm, ms, err := runSpanMetrics(ctx, tr, comps.byType[typeOf(id)], p.componentConfig(kindConnector, id))
 		spanMetrics = sm
 		add(ms, err)
+	}
+	for _, id := range p.used[kindConnector] {
+		if t := typeOf(id); (t == "service_graph" || t == "servicegraph") && p.inMetricsPipeline(kindConnector, id) {
+			add(runServiceGraph(ctx, tr, comps.byType[t], p.componentConfig(kindConnector, id)))
+		}
 	}
 	add(translateOne(tr, otelMetric{name: targetInfoProbe, kind: kindGauge, source: "prometheus_remote_write exporter (resource attributes)"}))
 

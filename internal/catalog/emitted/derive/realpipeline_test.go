@@ -32,8 +32,9 @@ var lookoutBin string
 func TestMain(m *testing.M) { lookouttest.Main(m, &lookoutBin) }
 
 // realConfig is a pipeline with the agent's metric path (self-scrape of its telemetry, host
-// metrics, span metrics, remote write) and the agent's own settings for the parts that decide
-// names (span_metrics, prometheus_remote_write, service::telemetry::metrics), on loopback ports.
+// metrics, span metrics, service graph, remote write) and the agent's own settings for the parts
+// that decide names (span_metrics, service_graph, prometheus_remote_write,
+// service::telemetry::metrics), on loopback ports.
 func realConfig(t *testing.T, promURL, otlp, telemetry string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(lookouttest.RepoRoot(), AgentConfig))
@@ -51,6 +52,8 @@ func realConfig(t *testing.T, promURL, otlp, telemetry string) string {
 	}
 	spans := section("connectors", "span_metrics")
 	spans["metrics_flush_interval"] = "1s"
+	graph := section("connectors", "service_graph")
+	graph["metrics_flush_interval"] = "1s"
 	prw := section("exporters", "prometheus_remote_write")
 	prw["endpoint"] = promURL
 	if wal, ok := prw["wal"].(map[string]any); ok {
@@ -81,13 +84,13 @@ func realConfig(t *testing.T, promURL, otlp, telemetry string) string {
 			"resource":       map[string]any{"attributes": []any{map[string]any{"key": "k8s.node.name", "value": "node-1", "action": "upsert"}}},
 			"batch":          map[string]any{"timeout": "200ms"},
 		},
-		"connectors": map[string]any{"span_metrics": spans},
+		"connectors": map[string]any{"span_metrics": spans, "service_graph": graph},
 		"exporters":  map[string]any{"prometheus_remote_write": prw},
 		"service": map[string]any{
 			"telemetry": map[string]any{"metrics": tel},
 			"pipelines": map[string]any{
-				"traces":  map[string]any{"receivers": []any{"otlp"}, "processors": []any{"memory_limiter", "batch"}, "exporters": []any{"span_metrics"}},
-				"metrics": map[string]any{"receivers": []any{"otlp", "prometheus", "host_metrics", "span_metrics"}, "processors": []any{"memory_limiter", "resource", "batch"}, "exporters": []any{"prometheus_remote_write"}},
+				"traces":  map[string]any{"receivers": []any{"otlp"}, "processors": []any{"memory_limiter", "batch"}, "exporters": []any{"span_metrics", "service_graph"}},
+				"metrics": map[string]any{"receivers": []any{"otlp", "prometheus", "host_metrics", "span_metrics", "service_graph"}, "processors": []any{"memory_limiter", "resource", "batch"}, "exporters": []any{"prometheus_remote_write"}},
 			},
 		},
 	}
@@ -104,14 +107,24 @@ func sendSpans(t *testing.T, endpoint string) {
 	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
 	require.NoError(t, err)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("probe"))))
+	backendExp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	require.NoError(t, err)
+	backend := sdktrace.NewTracerProvider(sdktrace.WithBatcher(backendExp), sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("probe-backend"))))
 	tr := tp.Tracer("derive-test")
 	for i := 0; i < 20; i++ {
-		_, s := tr.Start(ctx, "GET /probe", trace.WithSpanKind(trace.SpanKindServer))
+		sctx, s := tr.Start(ctx, "GET /probe", trace.WithSpanKind(trace.SpanKindServer))
+		// A call to another service: an edge of the service graph.
+		cctx, c := tr.Start(sctx, "GET /backend", trace.WithSpanKind(trace.SpanKindClient))
+		_, b := backend.Tracer("derive-test").Start(cctx, "GET /backend", trace.WithSpanKind(trace.SpanKindServer))
 		if i%4 == 0 {
 			s.SetStatus(codes.Error, "probe failure")
+			b.SetStatus(codes.Error, "backend failure")
 		}
+		b.End()
+		c.End()
 		s.End()
 	}
+	require.NoError(t, backend.Shutdown(ctx))
 	require.NoError(t, tp.Shutdown(ctx))
 }
 
@@ -181,7 +194,12 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 
 	// Names the generated dashboards and rules read, which must arrive in this pipeline.
 	mustArrive := []string{"up", sm.Calls, sm.Duration + "_bucket", sm.Duration + "_count"}
-	for _, from := range []string{"otelcol_process_uptime", "otelcol_process_cpu_seconds", "otelcol_process_memory_rss",
+	for _, from := range []string{"traces_service_graph_request_server", "traces_service_graph_request_client"} {
+		n, err := l.Named(from)
+		require.NoError(t, err)
+		mustArrive = append(mustArrive, n+"_bucket")
+	}
+	for _, from := range []string{"traces_service_graph_request_total", "traces_service_graph_request_failed_total", "otelcol_process_uptime", "otelcol_process_cpu_seconds", "otelcol_process_memory_rss",
 		"otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity", "otelcol_receiver_accepted_spans",
 		"otelcol_exporter_sent_metric_points", "otelcol_processor_incoming_items",
 		"system.cpu.time", "system.memory.usage", "system.filesystem.usage", "system.network.io", "system.cpu.load_average.1m"} {
@@ -223,13 +241,17 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 	// The span metrics carry the labels and values the SLI queries select.
 	series, err := promSeries(ctx, base, sm.Calls)
 	require.NoError(t, err)
-	var sawError bool
+	var sawServer, sawError bool
 	for _, s := range series {
+		if s[sm.Labels.SpanName] != "GET /probe" {
+			continue // the call to probe-backend, both ends
+		}
 		require.Equal(t, "probe", s[sm.Labels.Service], "%v", s)
 		require.Equal(t, sm.Values.SpanKindServer, s[sm.Labels.SpanKind], "%v", s)
-		require.Equal(t, "GET /probe", s[sm.Labels.SpanName], "%v", s)
+		sawServer = true
 		sawError = sawError || s[sm.Labels.StatusCode] == sm.Values.StatusCodeError
 	}
+	require.True(t, sawServer, "no %s series of GET /probe: %v", sm.Calls, series)
 	require.True(t, sawError, "no %s series with %s=%s: %v", sm.Calls, sm.Labels.StatusCode, sm.Values.StatusCodeError, series)
 	buckets, err := promSeries(ctx, base, sm.Duration+"_bucket")
 	require.NoError(t, err)
@@ -240,8 +262,19 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 	for _, le := range sm.Buckets {
 		require.True(t, les[le], "no bucket le=%q in Prometheus (have %v)", le, les)
 	}
+	// The service graph has the call from probe to probe-backend (and one from "user" to probe,
+	// whose server spans have no parent).
+	edges, err := promSeries(ctx, base, mustArrive[4])
+	require.NoError(t, err)
+	var sawCall bool
+	for _, s := range edges {
+		sawCall = sawCall || s["client"] == "probe" && s["server"] == "probe-backend"
+	}
+	require.True(t, sawCall, "no %s series from probe to probe-backend: %v", mustArrive[4], edges)
 	// The agent's own metrics carry the job and node labels the collector alerts select.
-	self, err := promSeries(ctx, base, mustArrive[5])
+	selfName, err := l.Named("otelcol_process_cpu_seconds")
+	require.NoError(t, err)
+	self, err := promSeries(ctx, base, selfName)
 	require.NoError(t, err)
 	require.NotEmpty(t, self)
 	if l.SelfScrapeJob == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -44,39 +45,53 @@ func runSpanMetrics(ctx context.Context, tr translator, c component, cfgMap map[
 	// Flush at once instead of after the agent's interval; this changes no name.
 	cfg.MetricsFlushInterval = 10 * time.Millisecond
 
+	td := ptrace.NewTraces()
+	addProbeSpan(td, probeResource, ptrace.SpanKindServer, pcommon.SpanID{1}, pcommon.SpanID{})
+	md, err := runConnector(ctx, f, cfg, td)
+	if err != nil {
+		return nil, nil, err
+	}
+	return readSpanMetrics(tr, c, md)
+}
+
+// addProbeSpan adds to td a failed span of 150 ms, "GET /probe", of service in trace 1.
+func addProbeSpan(td ptrace.Traces, service string, kind ptrace.SpanKind, id, parent pcommon.SpanID) {
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(attrServiceName, service)
+	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	span.SetName("GET /probe")
+	span.SetKind(kind)
+	span.Status().SetCode(ptrace.StatusCodeError)
+	span.SetTraceID(pcommon.TraceID{1})
+	span.SetSpanID(id)
+	span.SetParentSpanID(parent)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(fixedTime))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(fixedTime.Add(150 * time.Millisecond)))
+}
+
+// runConnector runs a traces-to-metrics connector on td and returns the first metrics it emits
+// (cfg flushes them within 10 s).
+func runConnector(ctx context.Context, f connector.Factory, cfg any, td ptrace.Traces) (pmetric.Metrics, error) {
 	sink := new(consumertest.MetricsSink)
 	conn, err := f.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(f.Type()), cfg, sink)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create span_metrics connector: %w", err)
+		return pmetric.Metrics{}, fmt.Errorf("create %s connector: %w", f.Type(), err)
 	}
 	if err := conn.Start(ctx, componenttest.NewNopHost()); err != nil {
-		return nil, nil, fmt.Errorf("start span_metrics connector: %w", err)
+		return pmetric.Metrics{}, fmt.Errorf("start %s connector: %w", f.Type(), err)
 	}
 	defer func() { _ = conn.Shutdown(context.Background()) }()
-
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(attrServiceName, probeResource)
-	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	span.SetName("GET /probe")
-	span.SetKind(ptrace.SpanKindServer)
-	span.Status().SetCode(ptrace.StatusCodeError)
-	span.SetTraceID(pcommon.TraceID{1})
-	span.SetSpanID(pcommon.SpanID{1})
-	span.SetStartTimestamp(pcommon.NewTimestampFromTime(fixedTime))
-	span.SetEndTimestamp(pcommon.NewTimestampFromTime(fixedTime.Add(150 * time.Millisecond)))
 	if err := conn.ConsumeTraces(ctx, td); err != nil {
-		return nil, nil, fmt.Errorf("span_metrics connector: %w", err)
+		return pmetric.Metrics{}, fmt.Errorf("%s connector: %w", f.Type(), err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for sink.DataPointCount() == 0 {
 		if time.Now().After(deadline) {
-			return nil, nil, errors.New("span_metrics connector emitted nothing within 10s")
+			return pmetric.Metrics{}, fmt.Errorf("%s connector emitted nothing within 10s", f.Type())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	md := sink.AllMetrics()[0]
-	return readSpanMetrics(tr, c, md)
+	return sink.AllMetrics()[0], nil
 }
 
 func readSpanMetrics(tr translator, c component, md pmetric.Metrics) (*emitted.SpanMetrics, []emitted.Metric, error) {
