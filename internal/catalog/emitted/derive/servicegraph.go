@@ -41,28 +41,20 @@ func runServiceGraph(ctx context.Context, tr translator, c component, cfgMap map
 		out  []emitted.Metric
 		errs []error
 	)
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				om := otelMetric{name: m.Name(), unit: m.Unit(), source: c.source()}
-				switch {
-				case m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic():
-					om.kind = kindCounter
-				case m.Type() == pmetric.MetricTypeHistogram:
-					om.kind = kindHistogram
-				default:
-					errs = append(errs, fmt.Errorf("service_graph emitted %s of type %s", m.Name(), m.Type()))
-					continue
-				}
-				fam, err := translateOne(tr, om)
-				out = append(out, fam...)
-				errs = append(errs, err)
-			}
+	for _, m := range metricsOf(md) {
+		om := otelMetric{name: m.Name(), unit: m.Unit(), source: c.source()}
+		switch {
+		case m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic():
+			om.kind = kindCounter
+		case m.Type() == pmetric.MetricTypeHistogram:
+			om.kind = kindHistogram
+		default:
+			errs = append(errs, fmt.Errorf("service_graph emitted %s of type %s", m.Name(), m.Type()))
+			continue
 		}
+		fam, err := translateOne(tr, om)
+		out = append(out, fam...)
+		errs = append(errs, err)
 	}
 	if len(out) == 0 {
 		errs = append(errs, errors.New("service_graph emitted no metrics for a call between two services"))

@@ -109,45 +109,37 @@ func readSpanMetrics(tr translator, c component, md pmetric.Metrics) (*emitted.S
 		return l
 	}
 	attrs := pcommon.NewMap()
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				om := otelMetric{name: m.Name(), unit: m.Unit(), source: c.source()}
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
-					om.kind = kindUpDown
-					if m.Sum().IsMonotonic() {
-						om.kind = kindCounter
-					}
-					if m.Sum().DataPoints().Len() > 0 {
-						m.Sum().DataPoints().At(0).Attributes().CopyTo(attrs)
-					}
-				case pmetric.MetricTypeHistogram:
-					om.kind = kindHistogram
-				default:
-					errs = append(errs, fmt.Errorf("span_metrics emitted %s of type %s", m.Name(), m.Type()))
-					continue
-				}
-				fam, err := translateOne(tr, om)
-				errs = append(errs, err)
-				if len(fam) == 0 {
-					continue
-				}
-				out = append(out, fam...)
-				switch om.kind {
-				case kindCounter:
-					sm.Calls = fam[0].Name
-				case kindHistogram:
-					sm.Duration, sm.DurationUnit = fam[0].Name, m.Unit()
-					bounds, err := leValues(tr, m)
-					errs = append(errs, err)
-					sm.Buckets = bounds
-				}
+	for _, m := range metricsOf(md) {
+		om := otelMetric{name: m.Name(), unit: m.Unit(), source: c.source()}
+		switch m.Type() {
+		case pmetric.MetricTypeSum:
+			om.kind = kindUpDown
+			if m.Sum().IsMonotonic() {
+				om.kind = kindCounter
 			}
+			if m.Sum().DataPoints().Len() > 0 {
+				m.Sum().DataPoints().At(0).Attributes().CopyTo(attrs)
+			}
+		case pmetric.MetricTypeHistogram:
+			om.kind = kindHistogram
+		default:
+			errs = append(errs, fmt.Errorf("span_metrics emitted %s of type %s", m.Name(), m.Type()))
+			continue
+		}
+		fam, err := translateOne(tr, om)
+		errs = append(errs, err)
+		if len(fam) == 0 {
+			continue
+		}
+		out = append(out, fam...)
+		switch om.kind {
+		case kindCounter:
+			sm.Calls = fam[0].Name
+		case kindHistogram:
+			sm.Duration, sm.DurationUnit = fam[0].Name, m.Unit()
+			bounds, err := leValues(tr, m)
+			errs = append(errs, err)
+			sm.Buckets = bounds
 		}
 	}
 	if sm.Calls == "" || sm.Duration == "" {
@@ -169,6 +161,22 @@ func readSpanMetrics(tr translator, c component, md pmetric.Metrics) (*emitted.S
 		sm.Values.StatusCodeError = v.Str()
 	}
 	return sm, out, errors.Join(errs...)
+}
+
+// metricsOf returns the metrics of md.
+func metricsOf(md pmetric.Metrics) []pmetric.Metric {
+	var out []pmetric.Metric
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				out = append(out, ms.At(k))
+			}
+		}
+	}
+	return out
 }
 
 // leValues returns the `le` label values the exporter writes for a histogram, without +Inf,
