@@ -192,14 +192,17 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 	sm := l.SpanMetrics
 	require.NotNil(t, sm)
 
-	// Names the generated dashboards and rules read, which must arrive in this pipeline.
-	mustArrive := []string{"up", sm.Calls, sm.Duration + "_bucket", sm.Duration + "_count"}
+	// Names the generated dashboards and rules read, and the service graph's, which must arrive in
+	// this pipeline.
+	graphTotal, err := l.Named("traces_service_graph_request_total")
+	require.NoError(t, err)
+	mustArrive := []string{"up", sm.Calls, sm.Duration + "_bucket", sm.Duration + "_count", graphTotal}
 	for _, from := range []string{"traces_service_graph_request_server", "traces_service_graph_request_client"} {
 		n, err := l.Named(from)
 		require.NoError(t, err)
 		mustArrive = append(mustArrive, n+"_bucket")
 	}
-	for _, from := range []string{"traces_service_graph_request_total", "traces_service_graph_request_failed_total", "otelcol_process_uptime", "otelcol_process_cpu_seconds", "otelcol_process_memory_rss",
+	for _, from := range []string{"traces_service_graph_request_failed_total", "otelcol_process_uptime", "otelcol_process_cpu_seconds", "otelcol_process_memory_rss",
 		"otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity", "otelcol_receiver_accepted_spans",
 		"otelcol_exporter_sent_metric_points", "otelcol_processor_incoming_items",
 		"system.cpu.time", "system.memory.usage", "system.filesystem.usage", "system.network.io", "system.cpu.load_average.1m"} {
@@ -264,13 +267,13 @@ func TestDerivedNamesMatchRealPipeline(t *testing.T) {
 	}
 	// The service graph has the call from probe to probe-backend (and one from "user" to probe,
 	// whose server spans have no parent).
-	edges, err := promSeries(ctx, base, mustArrive[4])
+	edges, err := promSeries(ctx, base, graphTotal)
 	require.NoError(t, err)
 	var sawCall bool
 	for _, s := range edges {
 		sawCall = sawCall || s["client"] == "probe" && s["server"] == "probe-backend"
 	}
-	require.True(t, sawCall, "no %s series from probe to probe-backend: %v", mustArrive[4], edges)
+	require.True(t, sawCall, "no %s series from probe to probe-backend: %v", graphTotal, edges)
 	// The agent's own metrics carry the job and node labels the collector alerts select.
 	selfName, err := l.Named("otelcol_process_cpu_seconds")
 	require.NoError(t, err)
