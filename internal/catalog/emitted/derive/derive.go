@@ -1,9 +1,9 @@
 // Package derive builds the list of metric names the Lookout agent emits (package emitted) from
 // its pipeline: the agent's collector config, the metadata.yaml of each component it runs (read
-// from the module cache at the versions in go.mod), the span_metrics connector run on a sample span
-// and the service_graph connector on a sample call, the collector's own telemetry passed through the same Prometheus exporter the collector uses, and
-// client_golang's default collectors; every name then goes through the prometheus_remote_write
-// exporter's own translator.
+// from the module cache at the versions in go.mod), the span_metrics connector run on a sample
+// span and the service_graph connector on a sample call, the collector's own telemetry passed
+// through the same Prometheus exporter the collector uses, and client_golang's default
+// collectors; every name then goes through the prometheus_remote_write exporter's own translator.
 //
 // It is heavy (it links the connectors and the translator), so only `go generate` and the
 // freshness test use it; dashboards and rules read the generated list.
