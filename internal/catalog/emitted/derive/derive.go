@@ -110,22 +110,19 @@ func Derive(ctx context.Context, opts Options) (*emitted.List, error) {
 	}
 	var spanMetrics *emitted.SpanMetrics
 	for _, id := range p.used[kindConnector] {
-		if typeOf(id) != "span_metrics" && typeOf(id) != "spanmetrics" {
-			continue
-		}
 		if !p.inMetricsPipeline(kindConnector, id) {
 			continue
 		}
-		if spanMetrics != nil {
-			errs = append(errs, fmt.Errorf("%s: more than one span_metrics connector feeds metrics; the dashboards assume one", cfgPath))
-			continue
-		}
-		sm, ms, err := runSpanMetrics(ctx, tr, comps.byType[typeOf(id)], p.componentConfig(kindConnector, id))
-		spanMetrics = sm
-		add(ms, err)
-	}
-	for _, id := range p.used[kindConnector] {
-		if t := typeOf(id); (t == "service_graph" || t == "servicegraph") && p.inMetricsPipeline(kindConnector, id) {
+		switch t := typeOf(id); t {
+		case "span_metrics", "spanmetrics":
+			if spanMetrics != nil {
+				errs = append(errs, fmt.Errorf("%s: more than one span_metrics connector feeds metrics; the dashboards assume one", cfgPath))
+				continue
+			}
+			sm, ms, err := runSpanMetrics(ctx, tr, comps.byType[t], p.componentConfig(kindConnector, id))
+			spanMetrics = sm
+			add(ms, err)
+		case "service_graph", "servicegraph":
 			add(runServiceGraph(ctx, tr, comps.byType[t], p.componentConfig(kindConnector, id)))
 		}
 	}
