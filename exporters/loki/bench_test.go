@@ -112,17 +112,16 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 		batches, _ := enc.group(ld)
 		bodyBytes = 0
 		for _, tb := range batches {
-			var body []byte
-			if format == FormatJSON {
-				raw, release := enc.marshalProtobuf(tb)
-				var err error
-				body, err = protobufToJSON(raw)
-				release()
+			part := enc.part(tb) // as convert queues it
+			body := part.blocks[0]
+			if format == FormatJSON { // as push sends it
+				raw, err := part.raw()
+				if err == nil {
+					body, err = protobufToJSON(raw)
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
-			} else {
-				body = enc.part(tb).blocks[0] // as convert queues it
 			}
 			bodyBytes += len(body)
 		}
@@ -186,7 +185,5 @@ func pushBody(b *testing.B, size int) []byte {
 	if len(batches) != 1 {
 		b.Fatalf("group: %d batches, want 1", len(batches))
 	}
-	raw, release := enc.marshalProtobuf(batches[0])
-	defer release()
-	return append([]byte(nil), raw...)
+	return rawRequest(b, batches[0])
 }

@@ -1,6 +1,7 @@
 package lokiexporter
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,12 +34,11 @@ type encoder struct {
 	tenantAttr     string
 	tenantID       string
 	now            func() time.Time
-	// Reused from one push request to the next. The marshalled requests and their snappy
-	// bodies (larger than the requests they compress) have a spare each, so that a buffer is
-	// taken only by a use of its own size.
-	rawBuf  spare
-	bodyBuf spare
-	recs    sync.Pool // *[]record, tenantBatch.recs
+	// Reused from one push request to the next: the block being marshalled, and the body
+	// its blocks are compressed into (bodyWriter).
+	blockBuf spare
+	bodyBuf  spare
+	recs     sync.Pool // *[]record, tenantBatch.recs
 }
 
 type resolvedLabel struct {
@@ -76,7 +76,6 @@ type tenantBatch struct {
 	streams map[string]*stream
 	recs    []record // every entry of the tenant, in arrival order; streams index into it
 	entries int
-	bound   int // at least the size of the encoded push request (see marshal)
 }
 
 // record is one entry of the push request.
@@ -91,6 +90,7 @@ type stream struct {
 	labels   push.LabelsAdapter // sorted by name
 	str      string             // labels as Loki's selector: {a="1", b="2"}
 	idx      []int32            // its records in tenantBatch.recs, in arrival order
+	size     int                // bytes of its StreamAdapter message (set by marshal)
 	last     int64              // the newest record's time, Unix ns
 	unsorted bool               // a record older than the one before it arrived
 }
@@ -137,25 +137,6 @@ func (st *groupState) hex(b []byte) string {
 	start := len(st.hexes)
 	st.hexes = hex.AppendEncode(st.hexes, b)
 	return unsafe.String(&st.hexes[start], n)
-}
-
-// Size bounds of the protobuf encoding, used to size the buffer without a Size() pass: a
-// field's tag is one byte here and a varint at most 10.
-const (
-	maxVarint     = 10
-	fieldOverhead = 1 + maxVarint                   // tag and length of a length-delimited field
-	timestampMax  = fieldOverhead + 2*(1+maxVarint) // the Timestamp message: seconds and nanos
-	entryOverhead = fieldOverhead + timestampMax    // the entry's own framing and its time
-	pairOverhead  = fieldOverhead + 2*fieldOverhead // a LabelAdapter: framing, name and value
-	streamFraming = fieldOverhead + fieldOverhead   // PushRequest.streams framing and Stream.labels
-)
-
-func pairsBound(pairs push.LabelsAdapter) int {
-	n := 0
-	for _, p := range pairs {
-		n += pairOverhead + len(p.Name) + len(p.Value)
-	}
-	return n
 }
 
 // levelSlot numbers the levels severityLevel returns, for the per-resource stream cache.
@@ -249,7 +230,7 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 		// level as the one before, and no trace context, is not even looked at again.
 		var prevMeta push.LabelsAdapter
 		var prevRec plog.LogRecord
-		prevLevel, prevBound, havePrev := "", 0, false
+		prevLevel, havePrev := "", false
 
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -289,14 +270,12 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 						ls := e.streamLabels(resLabels, recLabels, level)
 						s = &stream{labels: ls, str: labelsString(ls)}
 						tb.streams[string(st.key)] = s
-						tb.bound += streamFraming + len(s.str)
 					}
 					if useCache {
 						cache[slot] = s
 					}
 				}
 				r := record{ns: e.timestamp(lr), line: line}
-				tb.bound += entryOverhead + fieldOverhead + len(line)
 				if e.metadata {
 					switch {
 					case havePrev && level == prevLevel && sameMetadataInputs(lr, prevRec):
@@ -304,16 +283,14 @@ func (e *encoder) group(ld plog.Logs) ([]*tenantBatch, encodeStats) {
 						cand := e.entryMetadata(st, lr, resMeta, recLabels, level)
 						switch {
 						case len(cand) == 0:
-							prevMeta, prevBound = nil, 0
+							prevMeta = nil
 						case havePrev && slices.Equal(cand, prevMeta):
 						default:
 							prevMeta = st.keep(cand)
-							prevBound = pairsBound(prevMeta)
 						}
 						prevRec, prevLevel, havePrev = lr, level, true
 					}
 					r.meta = prevMeta
-					tb.bound += prevBound
 				}
 				if len(s.idx) > 0 && r.ns < s.last {
 					s.unsorted = true
@@ -595,109 +572,199 @@ func labelsString(ls push.LabelsAdapter) string {
 	return b.String()
 }
 
-// marshalProtobuf marshals tb's push request into a pooled buffer; release gives it back.
-func (e *encoder) marshalProtobuf(tb *tenantBatch) (raw []byte, release func()) {
-	buf := e.rawBuf.get(tb.bound)
-	return tb.marshal(buf), func() { e.rawBuf.put(buf) }
+// blockSize is how much of a push request is compressed at a time: golang/snappy's block, the
+// size its Encode cuts a long input into, so that a body is what Encode of the whole request
+// gives.
+const blockSize = 64 << 10
+
+// bodyWriter writes a push request compressed: the protobuf goes, in order, into a buffer of a
+// block that is compressed each time it fills, so that neither the whole marshalled request nor
+// room for its worst-case compression (more than the request) is held, only the body so far.
+type bodyWriter struct {
+	block []byte // marshalled, not compressed yet: fewer than blockSize bytes
+	body  []byte // the snappy body so far
+	meta  []byte // the structured metadata last encoded, for the entries that share it
 }
 
-// marshal writes tb's push request, Loki's PushRequest message (push.proto), into the end of
-// buf, which has at least tb.bound bytes, and returns it: streams ordered by labels, entries by
-// time, as Loki wants them.
-//
-// It writes from tb's records, backwards from the end of buf as gogo's generated code does, so
-// that a message's length is known once its content is written and nothing is sized twice.
-// Consecutive entries of a stream often share their structured metadata (the same slice: see
-// group); its encoding is then copied from the entry written just before.
-func (tb *tenantBatch) marshal(buf []byte) []byte {
-	buf = buf[:tb.bound]
-	i := len(buf)
-	streams := tb.ordered()
-	for n := len(streams) - 1; n >= 0; n-- {
-		s := streams[n]
-		streamEnd := i
-		var prevMeta push.LabelsAdapter
-		metaAt, metaEnd := 0, 0 // where prevMeta's encoding is in buf
-		for j := len(s.idx) - 1; j >= 0; j-- {
-			r := &tb.recs[s.idx[j]]
-			entryEnd := i
-			if len(r.meta) > 0 && len(r.meta) == len(prevMeta) && &r.meta[0] == &prevMeta[0] {
-				i -= metaEnd - metaAt
-				copy(buf[i:], buf[metaAt:metaEnd])
-			} else {
-				for m := len(r.meta) - 1; m >= 0; m-- {
-					p, pairEnd := &r.meta[m], i
-					i = putString(buf, i, 2, p.Value) // LabelPairAdapter.value
-					i = putString(buf, i, 1, p.Name)  // LabelPairAdapter.name
-					i = putLen(buf, i, 3, pairEnd-i)  // EntryAdapter.structuredMetadata
-				}
-			}
-			prevMeta, metaAt, metaEnd = r.meta, i, entryEnd
-			i = putString(buf, i, 2, r.line) // EntryAdapter.line
-			tsEnd := i
-			t := time.Unix(0, r.ns)
-			i = putVarint(buf, i, 2, uint64(t.Nanosecond())) // Timestamp.nanos
-			i = putVarint(buf, i, 1, uint64(t.Unix()))       // Timestamp.seconds
-			i = putLen(buf, i, 1, tsEnd-i)                   // EntryAdapter.timestamp
-			i = putLen(buf, i, 2, entryEnd-i)                // StreamAdapter.entries
-		}
-		i = putString(buf, i, 1, s.str)    // StreamAdapter.labels
-		i = putLen(buf, i, 1, streamEnd-i) // PushRequest.streams
+// write appends b to the request.
+func write[T string | []byte](w *bodyWriter, b T) {
+	for len(w.block)+len(b) >= blockSize {
+		n := blockSize - len(w.block)
+		w.block = append(w.block, b[:n]...)
+		w.compressBlock()
+		b = b[n:]
 	}
-	return buf[i:]
+	w.block = append(w.block, b...)
 }
 
-// putField writes, just before buf[i:], the tag of field num (of wire type typ) and the varint
-// v; it returns where they start.
-func putField(buf []byte, i int, num protowire.Number, typ protowire.Type, v uint64) int {
-	i -= protowire.SizeVarint(v)
-	protowire.AppendVarint(buf[i:i], v)
-	i--
-	buf[i] = byte(protowire.EncodeTag(num, typ))
-	return i
-}
-
-// putLen writes, just before buf[i:], the tag of length-delimited field num and the length n;
-// it returns where they start.
-func putLen(buf []byte, i int, num protowire.Number, n int) int {
-	return putField(buf, i, num, protowire.BytesType, uint64(n))
-}
-
-// putString writes string field num just before buf[i:], unless s is empty (proto3 leaves it
-// out); it returns where it starts.
-func putString(buf []byte, i int, num protowire.Number, s string) int {
-	if s == "" {
-		return i
-	}
-	i -= len(s)
-	copy(buf[i:], s)
-	return putLen(buf, i, num, len(s))
-}
-
-// putVarint writes varint field num just before buf[i:], unless v is 0; it returns where it starts.
-func putVarint(buf []byte, i int, num protowire.Number, v uint64) int {
-	if v == 0 {
-		return i
-	}
-	return putField(buf, i, num, protowire.VarintType, v)
-}
-
-// compress returns raw compressed with snappy, in a pooled buffer; release gives it back.
-func (e *encoder) compress(raw []byte) (body []byte, release func()) {
-	out := e.bodyBuf.get(snappy.MaxEncodedLen(len(raw)))
-	// golang/snappy rather than s2's snappy-compatible encoder: the same block format, as fast on
-	// 200 B lines and faster on long ones (BenchmarkCompress: about 10% on 1 KiB lines; `make
-	// bench`'s 1 KiB pod logs: 9% less CPU in all), for a few per cent more bytes.
-	return snappy.Encode(out, raw), func() { e.bodyBuf.put(out) }
+// compressBlock appends the block, compressed, to the body. golang/snappy rather than s2's
+// snappy-compatible encoder: the same block format, as fast on 200 B lines and faster on long
+// ones (BenchmarkCompress: about 10% on 1 KiB lines; `make bench`'s 1 KiB pod logs: 9% less CPU
+// in all), for a few per cent more bytes.
+func (w *bodyWriter) compressBlock() {
+	n := len(w.body)
+	w.body = slices.Grow(w.body, snappy.MaxEncodedLen(len(w.block)))
+	enc := snappy.Encode(w.body[n:cap(w.body)], w.block)
+	// Encode starts with the block's length; the body has one length, the request's, first.
+	_, h := binary.Uvarint(enc)
+	w.body = append(w.body, enc[h:]...)
+	w.block = w.block[:0]
 }
 
 // part encodes tb as the exporter queues it: marshalled, compressed and framed (newPart).
 func (e *encoder) part(tb *tenantBatch) tenantPart {
-	raw, release := e.marshalProtobuf(tb)
-	defer release()
-	body, releaseBody := e.compress(raw)
-	defer releaseBody()
-	return newPart(tb.tenant, tb.entries, len(raw), body)
+	w := bodyWriter{block: e.blockBuf.get(blockSize)[:0], body: e.bodyBuf.get(0)[:0]}
+	size := tb.marshal(&w)
+	p := newPart(tb.tenant, tb.entries, size, w.body)
+	e.blockBuf.put(w.block)
+	e.bodyBuf.put(w.body)
+	return p
+}
+
+// marshal writes tb's push request, Loki's PushRequest message (push.proto), to w and returns its
+// size: streams ordered by labels, entries by time, as Loki wants them. The sizes that frame each
+// message are worked out first, from the records, so that the request is written once, in order.
+// Consecutive entries of a stream often share their structured metadata (the same slice: see
+// group); it is sized and encoded once for them.
+func (tb *tenantBatch) marshal(w *bodyWriter) int {
+	streams := tb.ordered()
+	total := 0
+	for _, s := range streams {
+		s.size = stringSize(s.str)
+		var prevMeta push.LabelsAdapter
+		metaSize := 0
+		for _, j := range s.idx {
+			r := &tb.recs[j]
+			if !sameSlice(r.meta, prevMeta) {
+				prevMeta, metaSize = r.meta, pairsSize(r.meta)
+			}
+			s.size += lenSize(entrySize(r, metaSize))
+		}
+		total += lenSize(s.size)
+	}
+	w.body = binary.AppendUvarint(w.body, uint64(total))
+
+	var hdr [64]byte // a stream's or an entry's framing, up to its line: at most 55 bytes
+	for _, s := range streams {
+		h := appendLen(hdr[:0], 1, s.size) // PushRequest.streams
+		h = appendLen(h, 1, len(s.str))    // StreamAdapter.labels
+		write(w, h)
+		write(w, s.str)
+		var prevMeta push.LabelsAdapter
+		w.meta = w.meta[:0]
+		for _, j := range s.idx {
+			r := &tb.recs[j]
+			if !sameSlice(r.meta, prevMeta) {
+				prevMeta, w.meta = r.meta, appendPairs(w.meta[:0], r.meta)
+			}
+			sec, nsec := splitTime(r.ns)
+			h := appendLen(hdr[:0], 2, entrySize(r, len(w.meta))) // StreamAdapter.entries
+			h = appendLen(h, 1, varintSize(sec)+varintSize(nsec)) // EntryAdapter.timestamp
+			h = appendVarint(h, 1, sec)                           // Timestamp.seconds
+			h = appendVarint(h, 2, nsec)                          // Timestamp.nanos
+			if r.line != "" {
+				h = appendLen(h, 2, len(r.line)) // EntryAdapter.line
+			}
+			write(w, h)
+			write(w, r.line)
+			write(w, w.meta) // EntryAdapter.structuredMetadata
+		}
+	}
+	if len(w.block) > 0 {
+		w.compressBlock()
+	}
+	return total
+}
+
+// sameSlice reports whether a and b are the same slice (group shares one between entries).
+func sameSlice(a, b push.LabelsAdapter) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// splitTime is Unix ns as the Timestamp message's seconds and nanos (nanos never negative).
+func splitTime(ns int64) (sec, nsec uint64) {
+	s, n := ns/1e9, ns%1e9
+	if n < 0 {
+		s, n = s-1, n+1e9
+	}
+	return uint64(s), uint64(n)
+}
+
+// entrySize is the size of r's EntryAdapter message, whose metadata takes metaSize bytes.
+func entrySize(r *record, metaSize int) int {
+	sec, nsec := splitTime(r.ns)
+	return lenSize(varintSize(sec)+varintSize(nsec)) + stringSize(r.line) + metaSize
+}
+
+// pairsSize is the size of pairs as EntryAdapter.structuredMetadata fields.
+func pairsSize(pairs push.LabelsAdapter) int {
+	n := 0
+	for _, p := range pairs {
+		n += lenSize(stringSize(p.Name) + stringSize(p.Value))
+	}
+	return n
+}
+
+// appendPairs appends pairs as EntryAdapter.structuredMetadata fields.
+func appendPairs(b []byte, pairs push.LabelsAdapter) []byte {
+	for _, p := range pairs {
+		b = appendLen(b, 3, stringSize(p.Name)+stringSize(p.Value))
+		b = appendString(b, 1, p.Name)  // LabelPairAdapter.name
+		b = appendString(b, 2, p.Value) // LabelPairAdapter.value
+	}
+	return b
+}
+
+// The fields of these messages are numbered below 16: a tag is one byte. Proto3 leaves out a
+// string or varint field with the zero value; messages are written even when empty.
+
+// lenSize is the size of a length-delimited field of n bytes.
+func lenSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+// stringSize is the size of string field s.
+func stringSize(s string) int {
+	if s == "" {
+		return 0
+	}
+	return lenSize(len(s))
+}
+
+// varintSize is the size of varint field v.
+func varintSize(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(v)
+}
+
+// appendLen appends the tag and length of a length-delimited field num of n bytes.
+func appendLen(b []byte, num protowire.Number, n int) []byte {
+	return appendUvarint(append(b, byte(num)<<3|byte(protowire.BytesType)), uint64(n))
+}
+
+// appendString appends string field num, unless s is empty.
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return append(appendLen(b, num, len(s)), s...)
+}
+
+// appendVarint appends varint field num, unless v is 0.
+func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return appendUvarint(append(b, byte(num)<<3|byte(protowire.VarintType)), v)
+}
+
+// appendUvarint is protowire.AppendVarint, short enough to be inlined.
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
 }
 
 // spare keeps one buffer for the next request. Requests are encoded one at a time (on the

@@ -2,6 +2,7 @@ package lokiexporter
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +79,19 @@ func metaMap(ls push.LabelsAdapter) map[string]string {
 func decode(t testing.TB, tb *tenantBatch) push.PushRequest {
 	t.Helper()
 	var req push.PushRequest
-	require.NoError(t, req.Unmarshal(tb.marshal(make([]byte, tb.bound))))
+	require.NoError(t, req.Unmarshal(rawRequest(t, tb)))
 	return req
+}
+
+// rawRequest is tb's push request as marshalled by the encoder: its body, decompressed.
+func rawRequest(t testing.TB, tb *tenantBatch) []byte {
+	t.Helper()
+	var w bodyWriter
+	size := tb.marshal(&w)
+	raw, err := snappy.Decode(nil, w.body)
+	require.NoError(t, err)
+	require.Len(t, raw, size, "the size marshal returns")
+	return raw
 }
 
 func lines(s push.Stream) []string {
@@ -387,14 +399,9 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	}})
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
-	marshalled, release := enc.marshalProtobuf(batches[0])
-	queued := append([]byte(nil), marshalled...)
-	release()
-	body, releaseBody := enc.compress(queued)
+	body := enc.part(batches[0]).blocks[0]
 	raw, err := snappy.Decode(nil, body)
-	releaseBody()
 	require.NoError(t, err)
-	require.Equal(t, queued, raw)
 	var got push.PushRequest
 	require.NoError(t, got.Unmarshal(raw))
 	require.Len(t, got.Streams, 1)
@@ -404,14 +411,40 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	require.Equal(t, map[string]string{"k8s_pod_name": "p", "trace_id": "ff000000000000000000000000000000"},
 		metaMap(got.Streams[0].Entries[0].StructuredMetadata))
 
-	// Buffers are reused: a second encode gives the same bytes.
-	marshalled2, release2 := enc.marshalProtobuf(batches[0])
-	body2, releaseBody2 := enc.compress(marshalled2)
-	raw2, err := snappy.Decode(nil, body2)
-	releaseBody2()
-	release2()
+	// Buffers are reused: a second encode gives the same bytes, and the first body is its own.
+	body2 := enc.part(batches[0]).blocks[0]
+	require.Equal(t, body, body2)
+	require.NotSame(t, &body[0], &body2[0])
+}
+
+// TestBodyAcrossBlocks: a request of several snappy blocks, with lines and metadata that cross
+// from one block into the next (and a line longer than a block), is the library's encoding of
+// the request, and its body what snappy.Encode of the whole request gives.
+func TestBodyAcrossBlocks(t *testing.T) {
+	var recs []rec
+	for i := range 300 {
+		r := rec{line: strings.Repeat(fmt.Sprintf("line %d ", i), 1+i%200), at: time.Duration(i) * time.Millisecond,
+			severity: plog.SeverityNumberInfo, attrs: map[string]any{"n": int64(i / 7)}}
+		if i%5 == 0 {
+			r.traceID = pcommon.TraceID{byte(i)}
+		}
+		recs = append(recs, r)
+	}
+	recs[150].line = strings.Repeat("x", 3*blockSize/2)
+	ld := logsOf(
+		res{attrs: map[string]any{"service.name": "a", "k8s.pod.name": "p1"}, recs: recs},
+		res{attrs: map[string]any{"service.name": "b"}, recs: recs[:40]})
+	enc := defaultEncoder(t, nil)
+	want := referenceEncode(enc, ld)[""]
+	exact, err := want.Marshal()
 	require.NoError(t, err)
-	require.Equal(t, raw, raw2)
+	require.Greater(t, len(exact), 4*blockSize)
+
+	batches, _ := enc.group(ld)
+	require.Len(t, batches, 1)
+	p := enc.part(batches[0])
+	require.Equal(t, len(exact), p.size)
+	require.Equal(t, snappy.Encode(nil, exact), p.blocks[0])
 }
 
 func TestEncodeJSON(t *testing.T) {
@@ -420,9 +453,7 @@ func TestEncodeJSON(t *testing.T) {
 	}})
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
-	raw, release := enc.marshalProtobuf(batches[0])
-	defer release()
-	body, err := protobufToJSON(raw)
+	body, err := protobufToJSON(rawRequest(t, batches[0]))
 	require.NoError(t, err)
 	var got struct {
 		Streams []struct {
