@@ -417,9 +417,9 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	require.NotSame(t, &body[0], &body2[0])
 }
 
-// TestBodyAcrossBlocks: a request of several snappy blocks, with lines and metadata that cross
-// from one block into the next (and a line longer than a block), is the library's encoding of
-// the request, and its body what snappy.Encode of the whole request gives.
+// TestBodyAcrossBlocks: a request of several snappy blocks, with entries that cross from one
+// block into the next (and a line longer than a block), is the library's encoding of the
+// request, and its body what snappy.Encode of the whole request gives.
 func TestBodyAcrossBlocks(t *testing.T) {
 	var recs []rec
 	for i := range 300 {
