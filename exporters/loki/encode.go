@@ -638,11 +638,12 @@ func (tb *tenantBatch) marshal(w *bodyWriter) int {
 			if !sameSlice(r.meta, prevMeta) {
 				prevMeta, metaSize = r.meta, pairsSize(r.meta)
 			}
-			s.size += lenSize(entrySize(r, metaSize))
+			_, _, ts := timestamp(r.ns)
+			s.size += lenSize(entrySize(ts, r.line, metaSize))
 		}
 		total += lenSize(s.size)
 	}
-	w.body = binary.AppendUvarint(w.body, uint64(total))
+	w.body = appendUvarint(w.body, uint64(total))
 
 	var hdr [64]byte // a stream's or an entry's framing, up to its line: at most 55 bytes
 	for _, s := range streams {
@@ -657,11 +658,11 @@ func (tb *tenantBatch) marshal(w *bodyWriter) int {
 			if !sameSlice(r.meta, prevMeta) {
 				prevMeta, w.meta = r.meta, appendPairs(w.meta[:0], r.meta)
 			}
-			sec, nsec := splitTime(r.ns)
-			h := appendLen(hdr[:0], 2, entrySize(r, len(w.meta))) // StreamAdapter.entries
-			h = appendLen(h, 1, varintSize(sec)+varintSize(nsec)) // EntryAdapter.timestamp
-			h = appendVarint(h, 1, sec)                           // Timestamp.seconds
-			h = appendVarint(h, 2, nsec)                          // Timestamp.nanos
+			sec, nsec, ts := timestamp(r.ns)
+			h := appendLen(hdr[:0], 2, entrySize(ts, r.line, len(w.meta))) // StreamAdapter.entries
+			h = appendLen(h, 1, ts)                                        // EntryAdapter.timestamp
+			h = appendVarint(h, 1, sec)                                    // Timestamp.seconds
+			h = appendVarint(h, 2, nsec)                                   // Timestamp.nanos
 			if r.line != "" {
 				h = appendLen(h, 2, len(r.line)) // EntryAdapter.line
 			}
@@ -681,19 +682,21 @@ func sameSlice(a, b push.LabelsAdapter) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// splitTime is Unix ns as the Timestamp message's seconds and nanos (nanos never negative).
-func splitTime(ns int64) (sec, nsec uint64) {
+// timestamp is Unix ns as the Timestamp message's seconds and nanos (nanos never negative), and
+// the size of that message.
+func timestamp(ns int64) (sec, nsec uint64, size int) {
 	s, n := ns/1e9, ns%1e9
 	if n < 0 {
 		s, n = s-1, n+1e9
 	}
-	return uint64(s), uint64(n)
+	sec, nsec = uint64(s), uint64(n)
+	return sec, nsec, varintSize(sec) + varintSize(nsec)
 }
 
-// entrySize is the size of r's EntryAdapter message, whose metadata takes metaSize bytes.
-func entrySize(r *record, metaSize int) int {
-	sec, nsec := splitTime(r.ns)
-	return lenSize(varintSize(sec)+varintSize(nsec)) + stringSize(r.line) + metaSize
+// entrySize is the size of an EntryAdapter message whose Timestamp takes tsSize bytes and
+// structured metadata metaSize.
+func entrySize(tsSize int, line string, metaSize int) int {
+	return lenSize(tsSize) + stringSize(line) + metaSize
 }
 
 // pairsSize is the size of pairs as EntryAdapter.structuredMetadata fields.
