@@ -57,7 +57,7 @@ stack: tools
 .PHONY: bench bench-quick
 
 ## bench: Lookout and the same pipeline built from upstream components (bench/cmd/upstream) on the
-## same workloads, side by side (about 27 minutes; run it on a quiet machine: see uptime); prints
+## same workloads, side by side (about 37 minutes; run it on a quiet machine: see uptime); prints
 ## the table and writes it into docs/benchmarks.md
 bench: build
 	$(GO) run ./bench/cmd/bench -lookout $(abspath $(BIN)) -commit $(COMMIT) -out docs/benchmarks.md
