@@ -60,7 +60,7 @@ const scrapeInterval = 15 * time.Second
 // FullScenarios is what `make bench` runs (about 37 minutes on 2 cores). The scenarios whose
 // ratio is closest to its target run three times, traces at 5,000 spans/s five: at a tenth of a
 // core its runs spread the most (±20-30 %). Scrape runs three times too: one 120 s run of the
-// same binary reads anywhere from 0.91x to 1.20x upstream's.
+// same binary reads anywhere from 0.91× to 1.20× upstream's.
 func FullScenarios() []Scenario {
 	return []Scenario{
 		{Name: "pod logs, 200 B lines", Kind: KindLogs, Pods: 20, Lines: 2_000_000, LineSize: 200, Runs: 3},
