@@ -407,6 +407,23 @@ func TestUpstreamMatchedConfig(t *testing.T) {
 	metrics := want["service"].(map[string]any)["pipelines"].(map[string]any)["metrics"].(map[string]any)
 	require.Contains(t, metrics["processors"], "transform/own_scope")
 	require.Equal(t, true, rw(got)["disable_scope_info"])
+	// service_name: from the targets on scraped series, from the resource on the rest.
+	processor := func(cfg map[string]any, id string) any { return cfg["processors"].(map[string]any)[id] }
+	require.NotNil(t, processor(want, "transform/service_label"))
+	require.Equal(t, processor(want, "transform/service_label"), processor(got, "transform/service_label"))
+	job := func(cfg map[string]any, name string) any {
+		prom := cfg["receivers"].(map[string]any)["prometheus"].(map[string]any)["config"].(map[string]any)
+		for _, j := range prom["scrape_configs"].([]any) {
+			if j.(map[string]any)["job_name"] == name {
+				rules := j.(map[string]any)["relabel_configs"].([]any)
+				return rules[len(rules)-1]
+			}
+		}
+		t.Fatalf("no scrape job %s", name)
+		return nil
+	}
+	require.Equal(t, job(want, "pods"), job(got, "pods"), "the pods job's last relabeling rule")
+	require.Equal(t, job(want, "lookout"), job(got, "otelcol"), "the self-scrape job's last relabeling rule")
 }
 
 func TestMedianRun(t *testing.T) {

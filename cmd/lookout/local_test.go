@@ -146,13 +146,15 @@ service:
 	})
 
 	// The counter arrives with its value, attributes and the scope the service gave it (the
-	// remote-write exporter makes labels of it).
+	// remote-write exporter makes labels of it), and its service as the service_name attribute
+	// that the exporter makes the label of its series (transform/service_label).
 	lookouttest.Eventually(t, 30*time.Second, func() error {
 		for _, m := range metricsNamed(sink.Metrics(), "orders_placed") {
 			dp := m.Sum().DataPoints().At(0)
 			require.Equal(t, int64(7), dp.IntValue())
 			requireAttrs(t, dp.Attributes(), map[string]any{"payment.method": "card"})
 			requireScope(t, m, "lookout-test", "")
+			requireAttrs(t, m.resource.Attributes(), map[string]any{"service_name": "checkout"})
 			return nil
 		}
 		return fmt.Errorf("metric orders_placed has not arrived")
@@ -214,6 +216,7 @@ service:
 				if v, _ := dp.Attributes().Get("span.name"); v.AsString() == "GET /cart" && dp.IntValue() == 1 {
 					requireAttrs(t, dp.Attributes(), map[string]any{"service.name": "checkout", "status.code": "STATUS_CODE_ERROR", "http.response.status_code": int64(500)})
 					requireScope(t, m, "", "") // transform/own_scope
+					requireAttrs(t, m.resource.Attributes(), map[string]any{"service_name": "checkout"})
 					return nil
 				}
 			}
@@ -222,10 +225,12 @@ service:
 	})
 
 	// What the agent scrapes (here its own metrics) comes without the receiver's scope, which
-	// would be a label naming the receiver and Lookout's version on every series.
+	// would be a label naming the receiver and Lookout's version on every series, and with its
+	// service_name label from its target.
 	lookouttest.Eventually(t, 30*time.Second, func() error {
 		for _, m := range metricsNamed(sink.Metrics(), "up") {
 			requireScope(t, m, "", "")
+			requireAttrs(t, m.Gauge().DataPoints().At(0).Attributes(), map[string]any{"service_name": "lookout"})
 			return nil
 		}
 		return fmt.Errorf("no scrape has arrived")
@@ -339,7 +344,8 @@ func requireAttrs(t *testing.T, attrs pcommon.Map, want map[string]any) {
 // scopedMetric is a metric and the instrumentation scope it came in.
 type scopedMetric struct {
 	pmetric.Metric
-	scope pcommon.InstrumentationScope
+	scope    pcommon.InstrumentationScope
+	resource pcommon.Resource
 }
 
 func metricsNamed(all []pmetric.Metrics, name string) []scopedMetric {
@@ -349,7 +355,7 @@ func metricsNamed(all []pmetric.Metrics, name string) []scopedMetric {
 			for _, sm := range rm.ScopeMetrics().All() {
 				for _, m := range sm.Metrics().All() {
 					if m.Name() == name {
-						found = append(found, scopedMetric{m, sm.Scope()})
+						found = append(found, scopedMetric{m, sm.Scope(), rm.Resource()})
 					}
 				}
 			}

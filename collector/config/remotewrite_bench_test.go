@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,11 +21,13 @@ import (
 
 // BenchmarkRemoteWriteLabels measures the agent's remote-write exporter on 1,000 scraped points
 // (100 counters of 10 series, a resource as the prometheus receiver and the resource processor
-// make it) three ways: as configured, the cluster and node as external labels and the scope
-// cleared as transform/own_scope clears it; with the prometheus receiver's scope, which the
-// exporter writes as otel_scope_name and otel_scope_version labels (before 2026-12-03); and with
-// the cluster and node as resource constant labels instead (before 2026-12-03 too), which
-// copies them into every point.
+// make it) four ways: as configured, service_name a label from the target, the cluster and node
+// as external labels and the scope cleared as transform/own_scope clears it; with service_name
+// copied into every point from the resource's service.name instead (before 2026-12-05); with
+// the prometheus receiver's scope, which the exporter writes as otel_scope_name and
+// otel_scope_version labels (before 2026-12-03); and with the cluster and node as resource
+// constant labels instead (before 2026-12-03 too), which copies them into every point. All four
+// give the same labels but the scope's.
 func BenchmarkRemoteWriteLabels(b *testing.B) {
 	raw, err := Get("agent")
 	if err != nil {
@@ -47,6 +50,11 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 	// The resource attribute each external label stands for.
 	attributeOf := map[string]string{"k8s_cluster_name": "k8s.cluster.name", "k8s_node_name": "k8s.node.name"}
 	external := map[string]string{}
+	if !slices.Contains(prw.Constant.Included, "service_name") {
+		b.Fatalf("resource_constant_labels: no service_name in %v", prw.Constant.Included)
+	}
+	// service.name where the configured list has service_name: copied from the resource.
+	fromResource := append([]string{"service.name"}, slices.DeleteFunc(slices.Clone(prw.Constant.Included), func(a string) bool { return a == "service_name" })...)
 	asResource := append([]string(nil), prw.Constant.Included...)
 	for label := range prw.External {
 		attr, ok := attributeOf[label]
@@ -65,15 +73,18 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 	receiverScope := pcommon.NewInstrumentationScope()
 	receiverScope.SetName("github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver")
 	receiverScope.SetVersion("v0.4.2")
+	noScope := pcommon.NewInstrumentationScope()
 	for _, c := range []struct {
-		name     string
-		included []string
-		external map[string]string
-		scope    pcommon.InstrumentationScope
+		name         string
+		included     []string
+		external     map[string]string
+		scope        pcommon.InstrumentationScope
+		serviceLabel bool // the point has service_name, as a scrape target's label
 	}{
-		{"as-configured", prw.Constant.Included, external, pcommon.NewInstrumentationScope()},
-		{"with-receiver-scope", prw.Constant.Included, external, receiverScope},
-		{"cluster-and-node-as-resource-labels", asResource, nil, pcommon.NewInstrumentationScope()},
+		{"as-configured", prw.Constant.Included, external, noScope, true},
+		{"service-from-resource", fromResource, external, noScope, false},
+		{"with-receiver-scope", prw.Constant.Included, external, receiverScope, true},
+		{"cluster-and-node-as-resource-labels", asResource, nil, noScope, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := prometheusremotewriteexporter.NewFactory()
@@ -98,7 +109,7 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				md := scrapedPoints(c.scope)
+				md := scrapedPoints(c.scope, c.serviceLabel)
 				b.StartTimer()
 				if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
 					b.Fatal(err)
@@ -108,8 +119,9 @@ func BenchmarkRemoteWriteLabels(b *testing.B) {
 	}
 }
 
-// scrapedPoints is one scrape of a target in scope: 100 counters of 10 series each.
-func scrapedPoints(scope pcommon.InstrumentationScope) pmetric.Metrics {
+// scrapedPoints is one scrape of a target in scope: 100 counters of 10 series each, with the
+// target's service_name label when serviceLabel is set.
+func scrapedPoints(scope pcommon.InstrumentationScope, serviceLabel bool) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	res := rm.Resource().Attributes()
@@ -136,6 +148,9 @@ func scrapedPoints(scope pcommon.InstrumentationScope) pmetric.Metrics {
 			dp.SetDoubleValue(float64(i * j))
 			dp.Attributes().PutStr("path", fmt.Sprintf("/api/v1/orders/%d", j))
 			dp.Attributes().PutStr("code", "200")
+			if serviceLabel {
+				dp.Attributes().PutStr("service_name", "orders")
+			}
 		}
 	}
 	return md

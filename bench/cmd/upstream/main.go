@@ -3,7 +3,7 @@
 // side by side with lookout on the same workloads (bench/README.md).
 //
 // Its components, at the versions in go.mod: receivers file_log (with its container parser),
-// otlp and prometheus; the memory_limiter and batch processors; exporters otlp_http, otlp_grpc and
+// otlp and prometheus; the memory_limiter, batch and transform processors; exporters otlp_http, otlp_grpc and
 // prometheus_remote_write; extensions file_storage (file_log offsets), health_check and pprof.
 package main
 
@@ -35,6 +35,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 )
@@ -77,6 +78,7 @@ func components() (otelcol.Factories, error) {
 	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
+		transformprocessor.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, fmt.Errorf("processors: %w", err)
 	}

@@ -29,7 +29,7 @@ in files the collector merges over them in order (maps merge, lists are replaced
 {{- if $p.metrics.kubeletStats }}{{ $receivers = append $receivers "kubelet_stats" }}{{ end -}}
 {{- if $p.spanMetrics.enabled }}{{ $receivers = append $receivers "span_metrics" }}{{ end -}}
 {{- if $agentGraph }}{{ $receivers = append $receivers "service_graph" }}{{ end -}}
-{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (concat $processors (list "transform/own_scope" "batch")) "exporters" (list "prometheus_remote_write")) -}}
+{{- $_ := set $pipelines "metrics" (dict "receivers" $receivers "processors" (concat $processors (list "transform/service_label" "transform/own_scope" "batch")) "exporters" (list "prometheus_remote_write")) -}}
 {{- end -}}
 {{- if $p.logs.enabled -}}
 {{- /* Secrets masked last, after everything that adds attributes (collector/config/agent.yaml). */ -}}
