@@ -17,18 +17,18 @@ func TestHintMasks(t *testing.T) {
 		b := make([]byte, blocks*32)
 		for i := range b {
 			if rng.IntN(4) == 0 {
-				b[i] = "@=:bBeE"[rng.IntN(7)]
+				b[i] = "@=:bBeE09 -/:"[rng.IntN(13)]
 			} else {
 				b[i] = byte(rng.IntN(256))
 			}
 		}
-		got := make([][4]uint32, blocks+1)
-		got[blocks] = [4]uint32{0xdeadbeef}
+		got := make([][5]uint32, blocks+1)
+		got[blocks] = [5]uint32{0xdeadbeef}
 		hintMasks(&b[0], blocks, &got[0])
 		for k := range blocks {
-			var want [4]uint32
+			var want [5]uint32
 			for j := range 32 {
-				for r, set := range []string{"@", "bB", "eE", "=:"} {
+				for r, set := range []string{"@", "bB", "eE", "=:", "0123456789 -"} {
 					if strings.IndexByte(set, b[k*32+j]) >= 0 {
 						want[r] |= 1 << j
 					}
@@ -36,6 +36,6 @@ func TestHintMasks(t *testing.T) {
 			}
 			require.Equal(t, want, got[k], "block %d of %q", k, b)
 		}
-		require.Equal(t, [4]uint32{0xdeadbeef}, got[blocks], "wrote past the last block")
+		require.Equal(t, [5]uint32{0xdeadbeef}, got[blocks], "wrote past the last block")
 	}
 }

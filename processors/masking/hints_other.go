@@ -2,10 +2,10 @@
 
 package maskingprocessor
 
-// vectorHints: hints reads with hintMasks (amd64 only).
+// vectorHints: prescan reads with hintMasks (amd64 only).
 const vectorHints = false
 
-// hints returns the rules that the hint bytes of s may start (see prescan).
-func hints(s string) uint8 {
-	return hintsByPasses(s)
+// prescan returns which rules can match in s (see prescanByPasses).
+func prescan(s string) uint8 {
+	return prescanByPasses(s)
 }

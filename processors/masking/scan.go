@@ -133,27 +133,29 @@ var hintBytes = [...]struct {
 	need uint8
 }{{'@', needEmail}, {'=', needPair}, {':', needPair}, {'b', needBearer}, {'B', needBearer}}
 
-// prescan reads s and returns which rules can match in it (a superset: each finder then looks
-// for real matches): an '@' between a local-part and a domain character, "bearer" at the start
-// of a word, a '=' or ':' after a secret pair's keyword (hints finds these), and (probed every
-// cardProbe bytes) a run of at least 15 digits.
-func prescan(s string) uint8 {
-	need := hints(s)
+// prescanByPasses reads s and returns which rules can match in it (a superset: each finder then
+// looks for real matches): an '@' between a local-part and a domain character, "bearer" at the
+// start of a word, a '=' or ':' after a secret pair's keyword (hintsByPasses finds these), and
+// (probed every cardProbe bytes) a run of at least 15 digits. prescan gives the same answer,
+// with vector instructions where it can (hints_amd64.go).
+func prescanByPasses(s string) uint8 {
+	need := hintsByPasses(s)
 	if mayHaveCard(s) {
 		need |= needCard
 	}
 	return need
 }
 
-// vectorMin is the shortest value that hints reads 32 bytes at a time where it can (amd64 with
+// vectorMin is the shortest value that prescan reads 32 bytes at a time where it can (amd64 with
 // AVX2): below it the IndexByte passes of hintsByPasses cost no more.
 const vectorMin = 64
 
-// hintsByPasses is hints with strings.IndexByte (vector instructions): one pass per hint byte,
-// and a pass stops once its rule is known to be needed. About three times faster on 200-byte
-// lines than one loop testing every byte against a table (BenchmarkMaskString; reading 8 bytes
-// at a time with SWAR tests measured no faster than the table); but each hit restarts
-// IndexByte, which costs more than the reading on long lines with many hint bytes.
+// hintsByPasses finds prescanByPasses' hints with strings.IndexByte (vector instructions): one
+// pass per hint byte, and a pass stops once its rule is known to be needed. About three times
+// faster on 200-byte lines than one loop testing every byte against a table
+// (BenchmarkMaskString; reading 8 bytes at a time with SWAR tests measured no faster than the
+// table); but each hit restarts IndexByte, which costs more than the reading on long lines with
+// many hint bytes.
 func hintsByPasses(s string) uint8 {
 	var need uint8
 	for _, h := range hintBytes {
