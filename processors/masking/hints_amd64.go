@@ -62,10 +62,6 @@ func prescan(s string) uint8 {
 	return need
 }
 
-// cardMinRun is the length of the shortest run of digits and separators that holds a card
-// number (15 digits): prescan's runs of digits, spaces and dashes include every such run.
-const cardMinRun = 15
-
 // longRun reads the mask of the digits, spaces and dashes of the next bytes, bit j for byte j (a
 // block, or the rest of one shifted down), after a run of run such bytes. It reports whether a
 // run reaches cardMinRun bytes, and if not, returns the run at the end of the block.

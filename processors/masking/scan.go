@@ -414,9 +414,13 @@ func isSecretKey(k string) bool {
 	return false
 }
 
-// cardProbe is the stride of the card pre-scan: every card number spans at least 15 bytes, so a
-// probe every 15 bytes lands in each one.
-const cardProbe = 15
+// cardMinRun is the length of the shortest run of digits and separators (inDigitRun) that holds
+// a card number: 15 digits.
+const cardMinRun = 15
+
+// cardProbe is the stride of the card pre-scan: every card number's run spans at least
+// cardMinRun bytes, so a probe every cardMinRun bytes lands in each one.
+const cardProbe = cardMinRun
 
 // findCard finds a payment card number with a valid Luhn check digit:
 // \b(4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|6011|65\d{2})([ -]?\d{4}){3}\b|\b3[47]\d{2}[ -]?\d{6}[ -]?\d{5}\b
