@@ -10,7 +10,7 @@ TEXT ·hintMasks(SB), NOSPLIT, $0-24
 	MOVQ $0x40, AX // '@'
 	MOVQ AX, X1
 	VPBROADCASTB X1, Y1
-	MOVQ $0x20, AX // the ASCII case bit
+	MOVQ $0x20, AX // the ASCII case bit, and ' '
 	MOVQ AX, X2
 	VPBROADCASTB X2, Y2
 	MOVQ $0x62, AX // 'b' ('B' with the case bit set)
@@ -31,9 +31,6 @@ TEXT ·hintMasks(SB), NOSPLIT, $0-24
 	MOVQ $0x09, AX // '9' - '0'
 	MOVQ AX, X11
 	VPBROADCASTB X11, Y11
-	MOVQ $0x20, AX // ' '
-	MOVQ AX, X12
-	VPBROADCASTB X12, Y12
 	MOVQ $0x2d, AX // '-'
 	MOVQ AX, X13
 	VPBROADCASTB X13, Y13
@@ -59,7 +56,7 @@ loop:
 	VPSUBB Y10, Y0, Y7
 	VPMINUB Y11, Y7, Y8
 	VPCMPEQB Y8, Y7, Y7
-	VPCMPEQB Y0, Y12, Y8
+	VPCMPEQB Y0, Y2, Y8
 	VPCMPEQB Y0, Y13, Y9
 	VPOR Y7, Y8, Y7
 	VPOR Y7, Y9, Y7
