@@ -57,6 +57,7 @@ func newCommand() *cobra.Command {
 					yamlprovider.NewFactory(),
 					collector.NewBuiltinProviderFactory(),
 				},
+				ConverterFactories: []confmap.ConverterFactory{collector.NewBufferReuseConverterFactory()},
 			},
 		},
 		LoggingOptions: []zap.Option{outagelog.Option(outagelog.DefaultQuiet)},

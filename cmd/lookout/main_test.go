@@ -125,6 +125,12 @@ service:
 			config: strings.Replace(good, "exporters: [debug]", "exporters: [debug, otlp_grpc/missing]", 1),
 			want:   []string{"config.yaml:12:", `references exporter "otlp_grpc/missing" which is not configured`},
 		},
+		{
+			name: "podlogs reuse_buffers where a component may keep bodies",
+			config: strings.NewReplacer("otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317",
+				"podlogs:\n    include: [/var/log/pods/*/*/*.log]\n    reuse_buffers: true", "traces:", "logs:", "[otlp]", "[podlogs]").Replace(good),
+			want: []string{"receivers::podlogs::reuse_buffers", `pipeline logs has exporter "debug", which may keep log bodies`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

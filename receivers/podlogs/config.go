@@ -46,6 +46,12 @@ type Config struct {
 	Multiline MultilineConfig `mapstructure:"multiline"`
 	// JSON parses bodies that are JSON objects.
 	JSON JSONConfig `mapstructure:"json"`
+	// ReuseBuffers lets each batch's bodies be written over the last batch's once the next
+	// consumer has returned from it, instead of into new memory. Safe only when no component
+	// after the receiver keeps a body, or a string cut from one, after its Consume call returns:
+	// the lookout binary sets it itself, for a receiver whose pipelines are all made of
+	// components known not to (README.md), and refuses a config that sets it.
+	ReuseBuffers bool `mapstructure:"reuse_buffers"`
 }
 
 var _ component.Config = (*Config)(nil)

@@ -45,6 +45,10 @@ type sink struct {
 	// bodies holds a weak pointer to the body bytes of every accepted batch (records whose
 	// bodies share one buffer), to see what outlives the batch.
 	bodies []weak.Pointer[byte]
+	// held, when hold is set, is the first body of every accepted batch as the batch had it,
+	// next to a copy: a string that outlives its batch, as a component that keeps one would.
+	hold bool
+	held [][2]string
 
 	mode     atomic.Int32 // one of sinkAccept, sinkRetryable, sinkPermanent
 	calls    atomic.Int64
@@ -78,6 +82,9 @@ func (s *sink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	if ld.LogRecordCount() > 0 {
 		body := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str()
 		s.bodies = append(s.bodies, weak.Make(unsafe.StringData(body)))
+		if s.hold {
+			s.held = append(s.held, [2]string{body, strings.Clone(body)})
+		}
 	}
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		rl := ld.ResourceLogs().At(i)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -53,10 +54,10 @@ type podlogsReceiver struct {
 	fpBuf     []byte
 
 	batch plog.Logs
-	// arena holds the bodies of the batch's records, back to back. The records' strings share
-	// its bytes without a copy (strings.Builder), so each batch starts a new one, sized like the
-	// one before (arenaHint).
-	arena      strings.Builder
+	// arena holds the bodies of the batch's records, back to back; the records' strings share
+	// its bytes (setBodies). Each batch starts a new one, sized like the one before
+	// (arenaHint), unless cfg.ReuseBuffers lets it write over the last one.
+	arena      []byte
 	arenaHint  int
 	bodies     []bodyRef // which record gets which part of arena
 	batchGen   uint64
@@ -356,11 +357,11 @@ func (r *podlogsReceiver) emit(t *tailed, s stream, ts int64, body []byte) {
 	if !parsed {
 		// The body's bytes go to the batch's arena; the record gets its string when the batch
 		// is handed over (one allocation per batch instead of one per record).
-		if r.arena.Cap() == 0 {
-			r.arena.Grow(max(r.arenaHint, len(body)))
+		if r.arena == nil {
+			r.arena = make([]byte, 0, max(r.arenaHint, len(body)))
 		}
-		r.bodies = append(r.bodies, bodyRef{lr: lr, off: r.arena.Len(), n: len(body)})
-		r.arena.Write(body)
+		r.bodies = append(r.bodies, bodyRef{lr: lr, off: len(r.arena), n: len(body)})
+		r.arena = append(r.arena, body...)
 	}
 	if s != streamUnknown || r.cfg.IncludeFilePath {
 		attrs := lr.Attributes()
@@ -382,21 +383,36 @@ type bodyRef struct {
 	off, n int
 }
 
-// setBodies gives the batch's records their bodies: strings that share the arena's bytes, which
-// are never written again (the next batch gets a new arena, a sixteenth larger than this one was
-// full, so that a batch like this one fits without growing it).
+// setBodies gives the batch's records their bodies: strings that share the arena's bytes. Those
+// bytes must not change while anything holds the strings: releaseArena, once the batch has been
+// handed over, lets the next batch write over them only when cfg.ReuseBuffers says that nothing
+// downstream keeps them.
 func (r *podlogsReceiver) setBodies() {
 	if len(r.bodies) == 0 {
 		return
 	}
-	all := r.arena.String()
+	all := unsafe.String(unsafe.SliceData(r.arena), len(r.arena))
 	for _, b := range r.bodies {
 		b.lr.Body().SetStr(all[b.off : b.off+b.n])
 	}
 	clear(r.bodies)
 	r.bodies = r.bodies[:0]
-	r.arena = strings.Builder{}
-	r.arenaHint = min(len(all)+len(all)/16, r.cfg.Batch.MaxBytes+r.cfg.MaxLogSize)
+}
+
+// releaseArena is called once the next consumer has returned from the batch whose bodies are in
+// the arena. Without cfg.ReuseBuffers the next batch gets a new arena, a sixteenth larger than
+// this one was full, so that a batch like this one fits without growing it; with it, the next
+// batch writes over this one's bodies (half of what the receiver allocates, and of the garbage
+// collections that follow: receivers/podlogs/README.md).
+func (r *podlogsReceiver) releaseArena() {
+	if r.cfg.ReuseBuffers {
+		r.arena = r.arena[:0]
+		return
+	}
+	if r.arena != nil {
+		r.arenaHint = min(len(r.arena)+len(r.arena)/16, r.cfg.Batch.MaxBytes+r.cfg.MaxLogSize)
+		r.arena = nil
+	}
 }
 
 func (r *podlogsReceiver) markDirty(t *tailed) {
@@ -450,6 +466,7 @@ func (r *podlogsReceiver) flush(ctx context.Context) error {
 			}
 			backoff = min(2*backoff, r.cfg.Retry.MaxInterval)
 		}
+		r.releaseArena()
 		// The batch is the consumer's now; a file's records would hold it until the file is
 		// next read (every file that contributed is dirty).
 		for _, t := range r.dirty {

@@ -403,3 +403,37 @@ func TestAcceptedBatchesAreReleased(t *testing.T) {
 	}
 	require.Zero(t, kept, "batches still reachable after the consumer accepted them, of %d", len(h.sink.bodies))
 }
+
+// TestReuseBuffers: with reuse_buffers, every line still arrives intact, and a body kept past its
+// batch's ConsumeLogs is written over by a later batch (what makes the option unsafe for such a
+// consumer); without it, a kept body stays as it was.
+func TestReuseBuffers(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprint(reuse), func(t *testing.T) {
+			h := newHarness(t)
+			p := newPodFile(t, h.root, "ns", "pod", "c", false)
+			p.next(5000, "payload")
+			cfg := h.config()
+			cfg.Batch.MaxRecords = 500
+			cfg.ReuseBuffers = reuse
+			h.sink.hold = true
+			h.start(cfg)
+			defer h.stop()
+			h.sink.waitAll(t, p.want, 10*time.Second)
+			h.sink.mu.Lock()
+			defer h.sink.mu.Unlock()
+			require.Greater(t, len(h.sink.held), 3)
+			changed := 0
+			for _, b := range h.sink.held {
+				if b[0] != b[1] {
+					changed++
+				}
+			}
+			if reuse {
+				require.Positive(t, changed, "no kept body was written over: the arena was not reused")
+			} else {
+				require.Zero(t, changed, "kept bodies changed after their batch was accepted")
+			}
+		})
+	}
+}
