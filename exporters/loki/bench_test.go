@@ -112,7 +112,7 @@ func benchEncode(b *testing.B, ld plog.Logs, format Format, lines int) {
 		batches, _ := enc.group(ld)
 		bodyBytes = 0
 		for _, tb := range batches {
-			part := enc.part(tb) // as convert queues it
+			part := enc.part(tb, nil) // as convert queues it
 			body := part.blocks[0]
 			if format == FormatJSON { // as push sends it
 				raw, err := part.raw()

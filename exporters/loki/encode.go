@@ -36,8 +36,9 @@ type encoder struct {
 	now            func() time.Time
 	// Reused from one push request to the next: the block being marshalled, and the body
 	// its blocks are compressed into (bodyWriter).
-	blockBuf spare
-	bodyBuf  spare
+	blockBuf  spare
+	bodyBuf   spare
+	queuedBuf spare // lent to the parts of a request that goes onto disk (lentParts)
 	recs     sync.Pool // *[]record, tenantBatch.recs
 }
 
@@ -611,11 +612,19 @@ func (w *bodyWriter) compressBlock() {
 	w.block = w.block[:0]
 }
 
-// part encodes tb as the exporter queues it: marshalled, compressed and framed (newPart).
-func (e *encoder) part(tb *tenantBatch) tenantPart {
+// part encodes tb as the exporter queues it: marshalled, compressed and framed (newPart), in a
+// new buffer, or in one of e's spares that lent records when it is set (see lentParts).
+func (e *encoder) part(tb *tenantBatch, lent *lentParts) tenantPart {
 	w := bodyWriter{block: e.blockBuf.get(blockSize)[:0], body: e.bodyBuf.get(0)[:0]}
 	size := tb.marshal(&w)
-	p := newPart(tb.tenant, tb.entries, size, w.body)
+	var buf []byte
+	if lent != nil {
+		buf = e.queuedBuf.get(queuedSize(tb.tenant, w.body))
+		lent.bufs = append(lent.bufs, buf)
+	} else {
+		buf = make([]byte, 0, queuedSize(tb.tenant, w.body))
+	}
+	p := newPart(tb.tenant, tb.entries, size, w.body, buf)
 	e.blockBuf.put(w.block)
 	e.bodyBuf.put(w.body)
 	return p

@@ -399,7 +399,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 	}})
 	enc := defaultEncoder(t, nil)
 	batches, _ := enc.group(ld)
-	body := enc.part(batches[0]).blocks[0]
+	body := enc.part(batches[0], nil).blocks[0]
 	raw, err := snappy.Decode(nil, body)
 	require.NoError(t, err)
 	var got push.PushRequest
@@ -412,7 +412,7 @@ func TestEncodeProtobufRoundTrip(t *testing.T) {
 		metaMap(got.Streams[0].Entries[0].StructuredMetadata))
 
 	// Buffers are reused: a second encode gives the same bytes, and the first body is its own.
-	body2 := enc.part(batches[0]).blocks[0]
+	body2 := enc.part(batches[0], nil).blocks[0]
 	require.Equal(t, body, body2)
 	require.NotSame(t, &body[0], &body2[0])
 }
@@ -442,7 +442,7 @@ func TestBodyAcrossBlocks(t *testing.T) {
 
 	batches, _ := enc.group(ld)
 	require.Len(t, batches, 1)
-	p := enc.part(batches[0])
+	p := enc.part(batches[0], nil)
 	require.Equal(t, len(exact), p.size)
 	require.Equal(t, snappy.Encode(nil, exact), p.blocks[0])
 }

@@ -93,7 +93,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	}
 	// The queue holds push requests, encoded once as the logs arrive (request.go).
 	qs := xexporterhelper.QueueBatchSettings{Encoding: queueEncoding{convert: e.convert}}
-	return xexporterhelper.NewLogsRequest(ctx, set, e.convert, e.push,
+	exp, err := xexporterhelper.NewLogsRequest(ctx, set, e.convert, e.push,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
@@ -101,4 +101,23 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithRetry(c.Retry),
 		xexporterhelper.WithQueueBatch(c.Queue, qs),
 	)
+	if err != nil || !queueCopies(c) {
+		return exp, err
+	}
+	return diskQueued{Logs: exp, enc: e.enc}, nil
+}
+
+// queueCopies reports whether the queue is on disk, in a storage extension known to copy a value
+// before its Batch returns (segment_storage into its record, file_storage into its bbolt
+// transaction), so that a request's buffers may be reused once it is queued (diskQueued). The
+// storage interface does not say whether a client may keep the slices it is given.
+func queueCopies(c *Config) bool {
+	if !c.Queue.HasValue() || c.Queue.Get().StorageID == nil {
+		return false
+	}
+	switch c.Queue.Get().StorageID.Type().String() {
+	case "segment_storage", "file_storage":
+		return true
+	}
+	return false
 }

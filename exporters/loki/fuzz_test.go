@@ -175,7 +175,7 @@ func FuzzTenant(f *testing.F) {
 
 		for _, tb := range batches {
 			received()
-			part := exp.enc.part(tb)
+			part := exp.enc.part(tb, nil)
 			err = exp.pushTenant(context.Background(), part)
 			sent := received()
 			if err != nil {

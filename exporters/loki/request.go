@@ -41,13 +41,18 @@ type tenantPart struct {
 }
 
 // newPart is the part of a tenant's push request of size bytes, compressed into body. It
-// copies body once, into a buffer that frames it for the queue: queueing a request of one
-// part (convert's usual result) then copies nothing more.
-func newPart(tenant string, entries, size int, body []byte) tenantPart {
-	q := make([]byte, 0, len(queueMagic)+partFraming(tenant)+len(body))
-	q = append(q, queueMagic...)
+// copies body once, into buf, which it frames for the queue: queueing a request of one part
+// (convert's usual result) then copies nothing more. buf must have room for
+// queuedSize(tenant, body).
+func newPart(tenant string, entries, size int, body, buf []byte) tenantPart {
+	q := append(buf[:0], queueMagic...)
 	q = appendPart(q, tenant, entries, body)
 	return tenantPart{tenant: tenant, entries: entries, size: size, blocks: [][]byte{q[len(q)-len(body):]}, queued: q}
+}
+
+// queuedSize bounds what newPart makes of a tenant's body.
+func queuedSize(tenant string, body []byte) int {
+	return len(queueMagic) + partFraming(tenant) + len(body)
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
@@ -351,4 +352,64 @@ func TestPersistentQueueAcrossRestartAndUpgrade(t *testing.T) {
 			require.Equal(t, 1, sink.lines[fmt.Sprintf("%s%d-%d", svc, i, perCall-1)], "last line of %s%d", svc, i)
 		}
 	}
+}
+
+// TestDiskQueueLendsBuffers: with the queue in file_storage (or segment_storage), which copy what
+// they store, the buffer a request was framed in goes back to the encoder once the request is
+// queued, the next request is framed in the same one, and every line still arrives; in memory or
+// in a storage extension not known to copy, the exporter is not wrapped to do so.
+func TestDiskQueueLendsBuffers(t *testing.T) {
+	ctx := context.Background()
+	set := exportertest.NewNopSettings(metadata.Type)
+	withStorage := func(cfg *Config, id *component.ID) *Config {
+		q := *cfg.Queue.Get()
+		q.StorageID = id
+		cfg.Queue = configoptional.Some(q)
+		return cfg
+	}
+	for _, tc := range []struct {
+		storage string
+		lends   bool
+	}{{"", false}, {"segment_storage", true}, {"file_storage", true}, {"db_storage", false}} {
+		cfg := createDefaultConfig().(*Config)
+		if tc.storage != "" {
+			id := component.MustNewID(tc.storage)
+			cfg = withStorage(cfg, &id)
+		}
+		exp, err := NewFactory().CreateLogs(ctx, set, cfg)
+		require.NoError(t, err)
+		_, ok := exp.(diskQueued)
+		require.Equal(t, tc.lends, ok, "storage %q", tc.storage)
+	}
+
+	sink := &lineSink{lines: map[string]int{}}
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	ext, host := startStorage(t, t.TempDir())
+	defer func() { require.NoError(t, ext.Shutdown(ctx)) }()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Client.Endpoint = srv.URL + "/loki/api/v1/push"
+	id := component.MustNewID("file_storage")
+	exp, err := NewFactory().CreateLogs(ctx, set, withStorage(cfg, &id))
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, host))
+	spare := &exp.(diskQueued).enc.queuedBuf
+	// The first request is the largest, so that every later one fits in its buffer.
+	const perCall, calls = 300, 4
+	sizes := []int{2 * perCall, perCall, perCall, perCall}
+	var first *byte
+	for i, n := range sizes {
+		require.NoError(t, exp.ConsumeLogs(ctx, logsOf(numbered("", fmt.Sprintf("svc%d", i), n))))
+		require.NotNil(t, spare.buf, "call %d: the buffer was not given back", i)
+		if i == 0 {
+			first = unsafe.SliceData(spare.buf)
+		} else {
+			require.Equal(t, first, unsafe.SliceData(spare.buf), "call %d: framed in a new buffer", i)
+		}
+	}
+	const lines = perCall * (calls + 1)
+	require.Eventually(t, func() bool { d, _ := sink.count(); return d == lines }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, exp.Shutdown(ctx))
+	_, total := sink.count()
+	require.Equal(t, lines, total)
 }
