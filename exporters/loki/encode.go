@@ -38,8 +38,8 @@ type encoder struct {
 	// its blocks are compressed into (bodyWriter).
 	blockBuf  spare
 	bodyBuf   spare
-	queuedBuf spare // lent to the parts of a request that goes onto disk (lentParts)
-	recs     sync.Pool // *[]record, tenantBatch.recs
+	queuedBuf spare     // lent to the parts of a request that goes onto disk (lentParts)
+	recs      sync.Pool // *[]record, tenantBatch.recs
 }
 
 type resolvedLabel struct {
@@ -613,7 +613,8 @@ func (w *bodyWriter) compressBlock() {
 }
 
 // part encodes tb as the exporter queues it: marshalled, compressed and framed (newPart), in a
-// new buffer, or in one of e's spares that lent records when it is set (see lentParts).
+// new buffer or, when lent is set, in e.queuedBuf's spare, which lent records for the caller to
+// give back.
 func (e *encoder) part(tb *tenantBatch, lent *lentParts) tenantPart {
 	w := bodyWriter{block: e.blockBuf.get(blockSize)[:0], body: e.bodyBuf.get(0)[:0]}
 	size := tb.marshal(&w)
