@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,15 +68,6 @@ service:
       receivers: [podlogs]
       exporters: [otlp_http]
 `
-		forcedSafe = `
-receivers:
-  podlogs: {reuse_buffers: true}
-service:
-  pipelines:
-    logs:
-      receivers: [podlogs]
-      exporters: [loki]
-`
 	)
 	for _, tc := range []struct {
 		name, yaml string
@@ -87,7 +79,7 @@ service:
 		{name: "connector", yaml: connector, want: map[string]bool{"podlogs": false}},
 		{name: "in no pipeline", yaml: unused, want: map[string]bool{"podlogs/a": false}},
 		{name: "set where unsafe", yaml: forced, wantErr: `receivers::podlogs::reuse_buffers: pipeline logs has exporter "otlp_http", which may keep log bodies`},
-		{name: "set where safe", yaml: forcedSafe, want: map[string]bool{"podlogs": true}},
+		{name: "set where safe", yaml: strings.Replace(forced, "otlp_http", "loki", 1), want: map[string]bool{"podlogs": true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := confmap.NewRetrievedFromYAML([]byte(tc.yaml))
