@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/confmap"
@@ -49,7 +50,7 @@ func unsafeFor(conf *confmap.Conf, id string) string {
 	fed := false
 	for name, p := range pipelines {
 		pipeline, _ := p.(map[string]any)
-		if !contains(pipeline["receivers"], id) {
+		if receivers, _ := pipeline["receivers"].([]any); !slices.Contains(receivers, any(id)) {
 			continue
 		}
 		fed = true
@@ -92,14 +93,4 @@ func bufferSafe(kind, t string) bool {
 func componentType(id string) string {
 	t, _, _ := strings.Cut(id, "/")
 	return t
-}
-
-func contains(list any, id string) bool {
-	l, _ := list.([]any)
-	for _, v := range l {
-		if s, _ := v.(string); s == id {
-			return true
-		}
-	}
-	return false
 }
