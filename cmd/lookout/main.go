@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
-	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.uber.org/zap"
 
@@ -61,9 +60,6 @@ func newCommand() *cobra.Command {
 			},
 		},
 		LoggingOptions: []zap.Option{outagelog.Option(outagelog.DefaultQuiet)},
-	}
-	if err := enableDefaultGates(featuregate.GlobalRegistry()); err != nil {
-		panic(err) // a gate of defaultGates that the distribution does not register: a build error
 	}
 	cmd := otelcol.NewCommand(set)
 	cmd.SilenceErrors = true // main prints the error once

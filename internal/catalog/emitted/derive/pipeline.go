@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	prometheusremotewriteexporter "github.com/lookoutdev/lookout/exporters/prometheusremotewrite"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/config/configtelemetry"
 	"go.opentelemetry.io/collector/confmap"
@@ -146,19 +146,17 @@ func (p *pipeline) remoteWriteSettings() (prometheusremotewrite.Settings, error)
 	if len(ids) != 1 {
 		return prometheusremotewrite.Settings{}, fmt.Errorf("%s: want exactly one prometheus_remote_write exporter, have %d", p.path, len(ids))
 	}
+	// Lookout's exporter names series as contrib's translator does with these settings
+	// (exporters/prometheusremotewrite's TestTranslateMatchesContrib).
 	cfg := prometheusremotewriteexporter.NewFactory().CreateDefaultConfig().(*prometheusremotewriteexporter.Config)
 	if err := confmap.NewFromStringMap(p.componentConfig(kindExporter, ids[0])).Unmarshal(cfg); err != nil {
 		return prometheusremotewrite.Settings{}, fmt.Errorf("%s: exporters::%s: %w", p.path, ids[0], err)
 	}
-	//nolint:staticcheck // the exporter itself still reads AddMetricSuffixes.
 	return prometheusremotewrite.Settings{
-		Namespace:                       cfg.Namespace,
-		DisableTargetInfo:               !cfg.TargetInfo.Enabled,
-		DisableScopeInfo:                cfg.DisableScopeInfo,
-		AddMetricSuffixes:               cfg.AddMetricSuffixes,
-		TranslationStrategy:             string(cfg.TranslationStrategy),
-		ConvertExplicitHistogramsToNHCB: cfg.ConvertExplicitHistogramsToNHCB,
-		KeepClassicHistograms:           cfg.KeepClassicHistograms,
+		Namespace:         cfg.Namespace,
+		DisableTargetInfo: true,
+		DisableScopeInfo:  cfg.DisableScopeInfo,
+		AddMetricSuffixes: cfg.AddMetricSuffixes,
 	}, nil
 }
 

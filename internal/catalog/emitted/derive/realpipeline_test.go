@@ -56,9 +56,6 @@ func realConfig(t *testing.T, promURL, otlp, telemetry string) string {
 	graph["metrics_flush_interval"] = "1s"
 	prw := section("exporters", "prometheus_remote_write")
 	prw["endpoint"] = promURL
-	if wal, ok := prw["wal"].(map[string]any); ok {
-		wal["directory"] = t.TempDir()
-	}
 	tel := section("service", "telemetry", "metrics")
 	readers := tel["readers"].([]any)
 	pull := readers[0].(map[string]any)["pull"].(map[string]any)["exporter"].(map[string]any)["prometheus"].(map[string]any)
