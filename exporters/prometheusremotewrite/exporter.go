@@ -94,13 +94,12 @@ func (e *remoteWrite) push(ctx context.Context, md pmetric.Metrics) error {
 	}
 	b.raw, b.ends = b.raw[:0], b.ends[:0]
 	start, prev := 0, 0
-	raw, st := e.tr.appendMetrics(b.raw, md, func(buf []byte) []byte {
-		if len(buf)-start > e.cfg.MaxBatchSizeBytes && prev > start {
+	raw, st := e.tr.appendMetrics(b.raw, md, func(end int) {
+		if end-start > e.cfg.MaxBatchSizeBytes && prev > start {
 			b.ends = append(b.ends, prev)
 			start = prev
 		}
-		prev = len(buf)
-		return buf
+		prev = end
 	})
 	e.mu.Unlock()
 	b.raw = raw

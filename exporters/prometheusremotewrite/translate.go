@@ -103,6 +103,8 @@ func newTranslator(cfg *Config) (*translator, error) {
 			return nil, fmt.Errorf("external_labels: %q: %w", k, err)
 		}
 		ext[name] = v
+	}
+	for name, v := range ext {
 		t.external = append(t.external, label{name, v})
 	}
 	slices.SortFunc(t.external, func(a, b label) int { return strings.Compare(a.name, b.name) })
@@ -116,11 +118,10 @@ func newTranslator(cfg *Config) (*translator, error) {
 	return t, nil
 }
 
-// translateStats counts what one call wrote and dropped.
+// translateStats says what one call dropped.
 type translateStats struct {
-	samples, exemplars, histograms int
-	dropped                        int   // points not written
-	firstErr                       error // why the first of them was not
+	dropped  int   // points not written
+	firstErr error // why the first of them was not
 }
 
 func (s *translateStats) drop(n int, err error) {
@@ -131,8 +132,8 @@ func (s *translateStats) drop(n int, err error) {
 }
 
 // appendMetrics appends md's series to buf as WriteRequest.timeseries fields and calls cut
-// after each series with the buffer so far, so that the caller can end a request there.
-func (t *translator) appendMetrics(buf []byte, md pmetric.Metrics, cut func([]byte) []byte) ([]byte, translateStats) {
+// with the buffer's length after each series, so that the caller can end a request there.
+func (t *translator) appendMetrics(buf []byte, md pmetric.Metrics, cut func(int)) ([]byte, translateStats) {
 	var st translateStats
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -150,7 +151,7 @@ func (t *translator) appendMetrics(buf []byte, md pmetric.Metrics, cut func([]by
 	return buf, st
 }
 
-func (t *translator) appendMetric(buf []byte, src *source, res pcommon.Resource, scope pcommon.InstrumentationScope, m pmetric.Metric, st *translateStats, cut func([]byte) []byte) []byte {
+func (t *translator) appendMetric(buf []byte, src *source, res pcommon.Resource, scope pcommon.InstrumentationScope, m pmetric.Metric, st *translateStats, cut func(int)) []byte {
 	n := pointCount(m)
 	if n == 0 {
 		st.drop(0, fmt.Errorf("metric %q has no data points", m.Name()))
@@ -480,7 +481,7 @@ func millis(ts pcommon.Timestamp) int64 { return int64(ts) / 1e6 }
 
 var staleNaN = math.Float64frombits(value.StaleNaN)
 
-func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pmetric.NumberDataPointSlice, counter bool, st *translateStats, cut func([]byte) []byte) []byte {
+func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pmetric.NumberDataPointSlice, counter bool, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
 		s, fresh := t.lookup(src, name, pt.Attributes())
@@ -507,25 +508,36 @@ func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pme
 		if counter && pt.Exemplars().Len() > 0 {
 			ex = t.appendExemplars(t.scratch[:0], pt.Exemplars(), func(float64) bool { return true })
 			t.scratch = ex
-			st.exemplars += pt.Exemplars().Len()
 		}
-		buf = cut(appendSeries(buf, s.labels, v, millis(pt.Timestamp()), ex))
-		st.samples++
+		buf = appendSeries(buf, s.labels, v, millis(pt.Timestamp()), ex)
+		cut(len(buf))
 	}
 	return buf
+}
+
+// sameBounds reports whether the first n of bs are bounds.
+func sameBounds(bounds []float64, bs pcommon.Float64Slice, n int) bool {
+	if len(bounds) != n {
+		return false
+	}
+	for i, b := range bounds {
+		if bs.At(i) != b {
+			return false
+		}
+	}
+	return true
 }
 
 // forget removes the series lookup just added, whose labels could not be built.
 func (t *translator) forget() { delete(t.series, string(t.key)) }
 
-func (t *translator) appendHistograms(buf []byte, src *source, name string, pts pmetric.HistogramDataPointSlice, st *translateStats, cut func([]byte) []byte) []byte {
+func (t *translator) appendHistograms(buf []byte, src *source, name string, pts pmetric.HistogramDataPointSlice, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
 		s, fresh := t.lookup(src, name, pt.Attributes())
-		bounds := pt.ExplicitBounds().AsRaw()
-		nb := min(len(bounds), pt.BucketCounts().Len())
-		bounds = bounds[:nb]
-		if fresh || !slices.Equal(s.dist.bounds, bounds) {
+		nb := min(pt.ExplicitBounds().Len(), pt.BucketCounts().Len())
+		if fresh || !sameBounds(s.dist.bounds, pt.ExplicitBounds(), nb) {
+			bounds := pt.ExplicitBounds().AsRaw()[:nb]
 			ls, err := t.labels(src, pt.Attributes())
 			if err != nil {
 				t.forget()
@@ -540,6 +552,7 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 			s.dist = d
 		}
 		d := s.dist
+		bounds := d.bounds
 		ms := millis(pt.Timestamp())
 		stale := pt.Flags().NoRecordedValue()
 		val := func(v float64) float64 {
@@ -549,11 +562,11 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 			return v
 		}
 		if pt.HasSum() {
-			buf = cut(appendSeries(buf, d.sum, val(pt.Sum()), ms, nil))
-			st.samples++
+			buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
+			cut(len(buf))
 		}
-		buf = cut(appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil))
-		st.samples++
+		buf = appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil)
+		cut(len(buf))
 		// Each exemplar goes to the first bucket whose bound is at least its value.
 		exs := pt.Exemplars()
 		var cum uint64
@@ -574,15 +587,14 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 				ex = t.appendExemplars(t.scratch[:0], exs, func(x float64) bool { return x <= bound && !(x <= lower) })
 				t.scratch = ex
 			}
-			buf = cut(appendSeries(buf, d.buckets[b], val(v), ms, ex))
-			st.samples++
+			buf = appendSeries(buf, d.buckets[b], val(v), ms, ex)
+			cut(len(buf))
 		}
-		st.exemplars += exs.Len()
 	}
 	return buf
 }
 
-func (t *translator) appendSummaries(buf []byte, src *source, name string, pts pmetric.SummaryDataPointSlice, st *translateStats, cut func([]byte) []byte) []byte {
+func (t *translator) appendSummaries(buf []byte, src *source, name string, pts pmetric.SummaryDataPointSlice, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
 		s, fresh := t.lookup(src, name, pt.Attributes())
@@ -614,12 +626,14 @@ func (t *translator) appendSummaries(buf []byte, src *source, name string, pts p
 			}
 			return v
 		}
-		buf = cut(appendSeries(buf, d.sum, val(pt.Sum()), ms, nil))
-		buf = cut(appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil))
+		buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
+		cut(len(buf))
+		buf = appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil)
+		cut(len(buf))
 		for q := 0; q < qs.Len(); q++ {
-			buf = cut(appendSeries(buf, d.buckets[q], val(qs.At(q).Value()), ms, nil))
+			buf = appendSeries(buf, d.buckets[q], val(qs.At(q).Value()), ms, nil)
+			cut(len(buf))
 		}
-		st.samples += 2 + qs.Len()
 	}
 	return buf
 }
@@ -675,7 +689,7 @@ func (t *translator) appendExemplars(b []byte, exs pmetric.ExemplarSlice, keep f
 
 // appendExponential writes an exponential histogram as native histograms with contrib's
 // translator, on a copy of the metric with the included resource attributes on its points.
-func (t *translator) appendExponential(buf []byte, res pcommon.Resource, scope pcommon.InstrumentationScope, m pmetric.Metric, st *translateStats, cut func([]byte) []byte) []byte {
+func (t *translator) appendExponential(buf []byte, res pcommon.Resource, scope pcommon.InstrumentationScope, m pmetric.Metric, st *translateStats, cut func(int)) []byte {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	res.CopyTo(rm.Resource())
@@ -705,9 +719,8 @@ func (t *translator) appendExponential(buf []byte, res pcommon.Resource, scope p
 		}
 		buf = append(buf, 0x0a)
 		buf = binary.AppendUvarint(buf, uint64(len(b)))
-		buf = cut(append(buf, b...))
-		st.histograms += len(ts.Histograms)
-		st.exemplars += len(ts.Exemplars)
+		buf = append(buf, b...)
+		cut(len(buf))
 	}
 	return buf
 }

@@ -254,7 +254,7 @@ func forEachPoint(m pmetric.Metric, f func(pcommon.Map)) {
 // ours translates md with tr and decodes what it wrote.
 func ours(t *testing.T, tr *translator, md pmetric.Metrics) (map[string][]string, translateStats) {
 	t.Helper()
-	buf, st := tr.appendMetrics(nil, md, func(b []byte) []byte { return b })
+	buf, st := tr.appendMetrics(nil, md, func(int) {})
 	var req prompb.WriteRequest
 	if err := req.Unmarshal(buf); err != nil {
 		t.Fatalf("what the translator wrote is not a WriteRequest: %v", err)
