@@ -149,7 +149,7 @@ func (e *remoteWrite) send(ctx context.Context, body []byte) error {
 		return nil
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	err = fmt.Errorf("remote write to %s refused: HTTP %d: %s", e.cfg.Endpoint, resp.StatusCode, bytes.TrimSpace(msg))
+	err = fmt.Errorf("remote write to %s refused: HTTP %s: %s", e.cfg.Endpoint, resp.Status, bytes.TrimSpace(msg))
 	if resp.StatusCode/100 == 5 || resp.StatusCode == http.StatusTooManyRequests {
 		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			return exporterhelper.NewThrottleRetry(err, d)

@@ -2,6 +2,7 @@ package prometheusremotewriteexporter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,7 +145,7 @@ func TestPushErrors(t *testing.T) {
 			if consumererror.IsPermanent(err) != tc.permanent {
 				t.Errorf("permanent = %v, want %v: %v", consumererror.IsPermanent(err), tc.permanent, err)
 			}
-			if !strings.Contains(err.Error(), srv.URL) || !strings.Contains(err.Error(), "HTTP ") || !strings.Contains(err.Error(), "out of order sample") {
+			if !strings.Contains(err.Error(), srv.URL) || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d %s", tc.script[0], http.StatusText(tc.script[0]))) || !strings.Contains(err.Error(), "out of order sample") {
 				t.Errorf("error %q does not name the endpoint, the status and the server's reason", err)
 			}
 			if tc.throttle && !strings.Contains(err.Error(), "Throttle (7s)") {
