@@ -79,9 +79,11 @@ func (e *remoteWrite) shutdown(context.Context) error {
 // takes a sample it already has without complaint).
 func (e *remoteWrite) push(ctx context.Context, md pmetric.Metrics) error {
 	e.mu.Lock()
-	b := new(buffers)
+	var b *buffers
 	if n := len(e.free); n > 0 {
 		b, e.free = e.free[n-1], e.free[:n-1]
+	} else {
+		b = new(buffers)
 	}
 	defer func() {
 		e.mu.Lock()

@@ -314,10 +314,12 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 	return append(b, v.AsString()...)
 }
 
-// lookup returns the series of a point of metric name with attrs from src, and whether it is
+// lookup returns the series of a point of a metric of type typ named name with attrs from src
+// (the type, as a gauge and a histogram may have the same name), and whether it is
 // new (its labels not built yet).
-func (t *translator) lookup(src *source, name string, attrs pcommon.Map) (*series, bool) {
+func (t *translator) lookup(src *source, typ pmetric.MetricType, name string, attrs pcommon.Map) (*series, bool) {
 	k := binary.AppendUvarint(t.key[:0], src.id)
+	k = append(k, byte(typ))
 	k = append(k, name...)
 	k = append(k, 0xff)
 	for key, v := range attrs.All() {
@@ -484,7 +486,7 @@ var staleNaN = math.Float64frombits(value.StaleNaN)
 func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pmetric.NumberDataPointSlice, counter bool, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
-		s, fresh := t.lookup(src, name, pt.Attributes())
+		s, fresh := t.lookup(src, pmetric.MetricTypeGauge, name, pt.Attributes()) // gauges and sums: the same labels
 		if fresh {
 			ls, err := t.labels(src, pt.Attributes())
 			if err != nil {
@@ -534,7 +536,7 @@ func (t *translator) forget() { delete(t.series, string(t.key)) }
 func (t *translator) appendHistograms(buf []byte, src *source, name string, pts pmetric.HistogramDataPointSlice, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
-		s, fresh := t.lookup(src, name, pt.Attributes())
+		s, fresh := t.lookup(src, pmetric.MetricTypeHistogram, name, pt.Attributes())
 		nb := min(pt.ExplicitBounds().Len(), pt.BucketCounts().Len())
 		if fresh || !sameBounds(s.dist.bounds, pt.ExplicitBounds(), nb) {
 			bounds := pt.ExplicitBounds().AsRaw()[:nb]
@@ -597,7 +599,7 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 func (t *translator) appendSummaries(buf []byte, src *source, name string, pts pmetric.SummaryDataPointSlice, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
-		s, fresh := t.lookup(src, name, pt.Attributes())
+		s, fresh := t.lookup(src, pmetric.MetricTypeSummary, name, pt.Attributes())
 		qs := pt.QuantileValues()
 		same := !fresh && len(s.dist.bounds) == qs.Len()
 		for q := 0; same && q < qs.Len(); q++ {

@@ -139,6 +139,8 @@ func otlp(md pmetric.Metrics) {
 	p.SetIntValue(1 << 40)
 	p.Attributes().PutStr("k8s_cluster_name", "overrides the external label")
 	p.Attributes().PutDouble("ratio", 0.5)
+	p.Attributes().PutStr("peer.name", "db") // collides with peer_name, the same value
+	p.Attributes().PutStr("peer_name", "db")
 	e := p.Exemplars().AppendEmpty()
 	e.SetIntValue(9)
 	e.SetTimestamp(now)
@@ -409,5 +411,43 @@ func TestTranslateCache(t *testing.T) {
 	tr.sweep()
 	if len(tr.series) != 0 || len(tr.sources) != 0 {
 		t.Errorf("after two sweeps with nothing seen: %d series and %d sources kept", len(tr.series), len(tr.sources))
+	}
+}
+
+// A gauge, a histogram and a summary of one name and attributes are three kept series, not one
+// whose labels the others would take.
+func TestTranslateSameNameOtherType(t *testing.T) {
+	md := pmetric.NewMetrics()
+	ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+	g := ms.AppendEmpty()
+	g.SetName("work")
+	gp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	gp.SetDoubleValue(1)
+	h := ms.AppendEmpty()
+	h.SetName("work")
+	h.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	hp := h.Histogram().DataPoints().AppendEmpty()
+	hp.SetCount(1)
+	s := ms.AppendEmpty()
+	s.SetName("work")
+	s.SetEmptySummary().DataPoints().AppendEmpty().SetCount(1)
+	for _, p := range []pcommon.Map{gp.Attributes(), hp.Attributes(), s.Summary().DataPoints().At(0).Attributes()} {
+		p.PutStr("queue", "a")
+	}
+	tr, err := newTranslator(agentConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contrib(t, agentConfig(), md)
+	for round := range 2 {
+		got, _ := ours(t, tr, md)
+		if len(got) != len(want) {
+			t.Errorf("round %d: %d series, contrib %d", round, len(got), len(want))
+		}
+		for k, v := range want {
+			if !slices.Equal(got[k], v) {
+				t.Errorf("round %d: series {%s}: got %v, contrib %v", round, k, got[k], v)
+			}
+		}
 	}
 }
