@@ -225,33 +225,19 @@ func (t *translator) name(m pmetric.Metric) (string, error) {
 // source returns what res and scope put on each of their series, found by its key.
 func (t *translator) source(res pcommon.Resource, scope pcommon.InstrumentationScope) *source {
 	attrs := res.Attributes()
+	// Each included attribute and service.* attribute: 0 if absent, 1 and its value if not.
 	k := t.key[:0]
 	for _, name := range t.resource {
-		if v, ok := attrs.Get(name); ok {
-			k = append(k, name...)
-			k = append(k, 0xfe)
-			k = appendValue(k, v)
-			k = append(k, 0xff)
-		}
+		k = appendIfPresent(k, attrs, name)
 	}
-	k = append(k, 0xfd)
 	for _, name := range [...]string{"service.name", "service.namespace", "service.instance.id"} {
-		if v, ok := attrs.Get(name); ok {
-			k = append(k, 1)
-			k = appendValue(k, v)
-		}
-		k = append(k, 0xff)
+		k = appendIfPresent(k, attrs, name)
 	}
 	if t.scopeInfo {
-		k = append(k, scope.Name()...)
-		k = append(k, 0xff)
-		k = append(k, scope.Version()...)
-		k = append(k, 0xff)
+		k = appendKeyString(k, scope.Name())
+		k = appendKeyString(k, scope.Version())
 		for name, v := range scope.Attributes().All() {
-			k = append(k, name...)
-			k = append(k, 0xfe)
-			k = appendValue(k, v)
-			k = append(k, 0xff)
+			k = appendAttr(k, name, v)
 		}
 	}
 	t.key = k
@@ -295,12 +281,30 @@ func (t *translator) source(res pcommon.Resource, scope pcommon.InstrumentationS
 	return c
 }
 
+// appendAttr appends what identifies the attribute name=v in a key. Strings are prefixed with
+// their length, so that no two keys read alike whatever bytes the strings hold.
+func appendAttr(b []byte, name string, v pcommon.Value) []byte {
+	return appendValue(appendKeyString(b, name), v)
+}
+
+func appendIfPresent(b []byte, attrs pcommon.Map, name string) []byte {
+	v, ok := attrs.Get(name)
+	if !ok {
+		return append(b, 0)
+	}
+	return appendValue(append(b, 1), v)
+}
+
+func appendKeyString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
 // appendValue appends what identifies v: its type and its value.
 func appendValue(b []byte, v pcommon.Value) []byte {
 	b = append(b, byte(v.Type()))
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return append(b, v.Str()...)
+		return appendKeyString(b, v.Str())
 	case pcommon.ValueTypeInt:
 		return binary.LittleEndian.AppendUint64(b, uint64(v.Int()))
 	case pcommon.ValueTypeDouble:
@@ -311,7 +315,7 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 		}
 		return append(b, 0)
 	}
-	return append(b, v.AsString()...)
+	return appendKeyString(b, v.AsString())
 }
 
 // lookup returns the series of a point of a metric of type typ named name with attrs from src
@@ -320,13 +324,9 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 func (t *translator) lookup(src *source, typ pmetric.MetricType, name string, attrs pcommon.Map) (*series, bool) {
 	k := binary.AppendUvarint(t.key[:0], src.id)
 	k = append(k, byte(typ))
-	k = append(k, name...)
-	k = append(k, 0xff)
+	k = appendKeyString(k, name)
 	for key, v := range attrs.All() {
-		k = append(k, key...)
-		k = append(k, 0xfe)
-		k = appendValue(k, v)
-		k = append(k, 0xff)
+		k = appendAttr(k, key, v)
 	}
 	t.key = k
 	if s, ok := t.series[string(k)]; ok {
