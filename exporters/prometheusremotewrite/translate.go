@@ -483,6 +483,14 @@ func millis(ts pcommon.Timestamp) int64 { return int64(ts) / 1e6 }
 
 var staleNaN = math.Float64frombits(value.StaleNaN)
 
+// orStale is v, or Prometheus' stale marker for a point flagged as having no recorded value.
+func orStale(v float64, stale bool) float64 {
+	if stale {
+		return staleNaN
+	}
+	return v
+}
+
 func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pmetric.NumberDataPointSlice, counter bool, st *translateStats, cut func(int)) []byte {
 	for i := 0; i < pts.Len(); i++ {
 		pt := pts.At(i)
@@ -503,9 +511,7 @@ func (t *translator) appendNumbers(buf []byte, src *source, name string, pts pme
 		case pmetric.NumberDataPointValueTypeDouble:
 			v = pt.DoubleValue()
 		}
-		if pt.Flags().NoRecordedValue() {
-			v = staleNaN
-		}
+		v = orStale(v, pt.Flags().NoRecordedValue())
 		var ex []byte
 		if counter && pt.Exemplars().Len() > 0 {
 			ex = t.appendExemplars(t.scratch[:0], pt.Exemplars(), func(float64) bool { return true })
@@ -557,12 +563,7 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 		bounds := d.bounds
 		ms := millis(pt.Timestamp())
 		stale := pt.Flags().NoRecordedValue()
-		val := func(v float64) float64 {
-			if stale {
-				return staleNaN
-			}
-			return v
-		}
+		val := func(v float64) float64 { return orStale(v, stale) }
 		if pt.HasSum() {
 			buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
 			cut(len(buf))
@@ -622,12 +623,7 @@ func (t *translator) appendSummaries(buf []byte, src *source, name string, pts p
 		d := s.dist
 		ms := millis(pt.Timestamp())
 		stale := pt.Flags().NoRecordedValue()
-		val := func(v float64) float64 {
-			if stale {
-				return staleNaN
-			}
-			return v
-		}
+		val := func(v float64) float64 { return orStale(v, stale) }
 		buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
 		cut(len(buf))
 		buf = appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil)
