@@ -17,6 +17,7 @@ import (
 	prom "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // translator turns metrics into the TimeSeries of a remote-write WriteRequest, written as
@@ -357,11 +358,11 @@ func (t *translator) labels(src *source, attrs pcommon.Map) ([]label, error) {
 	}
 	raw = slices.DeleteFunc(raw, func(l label) bool { return l.value == "" })
 	slices.SortStableFunc(raw, func(a, b label) int { return strings.Compare(a.name, b.name) })
+	t.lbls = raw
 	out := make([]label, 0, len(raw)+len(t.external)+len(src.scope)+4)
 	for _, l := range raw {
 		name, err := t.labelNamer.Build(l.name)
 		if err != nil {
-			t.lbls = raw
 			return nil, fmt.Errorf("attribute %q: %w", l.name, err)
 		}
 		if i := slices.IndexFunc(out, func(o label) bool { return o.name == name }); i >= 0 {
@@ -372,7 +373,6 @@ func (t *translator) labels(src *source, attrs pcommon.Map) ([]label, error) {
 		}
 		out = append(out, label{name, l.value})
 	}
-	t.lbls = raw
 	if src.job != "" {
 		out = setLabel(out, "job", src.job)
 	}
@@ -426,7 +426,7 @@ func encodeLabels(ls []label, name string) []byte {
 	size := 0
 	for _, l := range ordered {
 		n := labelSize(l)
-		size += 1 + uvarintLen(n) + n
+		size += 1 + protowire.SizeBytes(n)
 	}
 	return appendLabels(make([]byte, 0, size), 0x0a, ordered)
 }
@@ -443,7 +443,7 @@ func appendLabels(b []byte, tag byte, ls []label) []byte {
 }
 
 func labelSize(l label) int {
-	return 1 + uvarintLen(len(l.name)) + len(l.name) + 1 + uvarintLen(len(l.value)) + len(l.value)
+	return 1 + protowire.SizeBytes(len(l.name)) + 1 + protowire.SizeBytes(len(l.value))
 }
 
 func appendString(b []byte, tag byte, s string) []byte {
@@ -452,21 +452,11 @@ func appendString(b []byte, tag byte, s string) []byte {
 	return append(b, s...)
 }
 
-// uvarintLen is the size of n as a varint.
-func uvarintLen[T int | uint64](n T) int {
-	l := 1
-	for n >= 0x80 {
-		n >>= 7
-		l++
-	}
-	return l
-}
-
 // appendSeries appends one TimeSeries: its encoded labels, one sample and the exemplars
 // (already encoded as TimeSeries.exemplars fields).
 func appendSeries(b, labels []byte, v float64, ms int64, exemplars []byte) []byte {
-	sample := 1 + 8 + 1 + uvarintLen(uint64(ms))
-	n := len(labels) + 1 + uvarintLen(sample) + sample + len(exemplars)
+	sample := 1 + 8 + 1 + protowire.SizeVarint(uint64(ms))
+	n := len(labels) + 1 + protowire.SizeBytes(sample) + len(exemplars)
 	b = append(b, 0x0a)
 	b = binary.AppendUvarint(b, uint64(n))
 	b = append(b, labels...)
