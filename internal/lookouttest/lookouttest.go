@@ -5,6 +5,7 @@ package lookouttest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -104,12 +105,40 @@ func Start(t testing.TB, bin string, args []string, env ...string) *Process {
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		crashed := p.Exited()
 		p.Stop(10 * time.Second)
 		if t.Failed() {
-			t.Logf("output of %s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), p.Output())
+			p.keepOutput(t, bin, args, crashed)
 		}
 	})
 	return p
+}
+
+// keepOutput writes the output of a failed test's process to a file that outlives the test
+// and logs where it is, so that the test's own failure stays at the end of what `go test`
+// prints; the last lines of a process that ended on its own are logged too.
+func (p *Process) keepOutput(t testing.TB, bin string, args []string, crashed bool) {
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + filepath.Base(bin) + "-*.log"
+	f, err := os.CreateTemp("", name)
+	if err == nil {
+		_, err = f.WriteString(p.Output())
+		err = errors.Join(err, f.Close())
+	}
+	cmd := filepath.Base(bin) + " " + strings.Join(args, " ")
+	switch {
+	case err != nil:
+		t.Logf("output of %s (not kept: %v):\n%s", cmd, err, p.Output())
+	case crashed:
+		t.Logf("output of %s, which exited (%v), in %s; its last lines:\n%s", cmd, p.err, f.Name(), lastLines(p.Output(), 10))
+	default:
+		t.Logf("output of %s in %s", cmd, f.Name())
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // Output returns everything the process wrote so far.

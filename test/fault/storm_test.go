@@ -74,35 +74,32 @@ func TestStormAndSlowBackend(t *testing.T) {
 	r.record(stormScenario(sc.storm), recovery, map[signal]string{
 		sigLogs:    "loki exporter: backoff from 5 s, honours Retry-After",
 		sigTraces:  "OTLP exporter: backoff from 5 s, honours RetryInfo",
-		sigMetrics: "remote write: backoff from 50 ms, ignores Retry-After; 429 retried (feature gate on by default)",
+		sigMetrics: "remote write: backoff from 50 ms, honours Retry-After",
 	}, allNoLoss, 30*time.Second)
 
 	// Retries, from the attempts of each payload the proxies saw.
 	type client struct {
-		s                 signal
-		initial           time.Duration // the exporter's first retry interval in the built-in config
-		honoursRetryAfter bool
+		s       signal
+		initial time.Duration // the exporter's first retry interval in the built-in config
 	}
 	noAfter := phases[2]
-	for _, c := range []client{{sigLogs, 5 * time.Second, true}, {sigTraces, 5 * time.Second, true}, {sigMetrics, 50 * time.Millisecond, false}} {
+	for _, c := range []client{{sigLogs, 5 * time.Second}, {sigTraces, 5 * time.Second}, {sigMetrics, 50 * time.Millisecond}} {
 		st := r.proxy(c.s).Stats()
 		t.Logf("%s: %d requests in all, by status %v; %s", c.s, st.Requests, st.ByStatus, describeRetries(st, phases))
 
 		// Retry-After: a client told to wait does not send the same payload again sooner.
-		if c.honoursRetryAfter {
-			told := 0
-			for _, seq := range st.PerPayload() {
-				for i := 0; i+1 < len(seq); i++ {
-					if seq[i].Status == http.StatusTooManyRequests {
-						told++
-						gap := seq[i+1].At.Sub(seq[i].At)
-						require.GreaterOrEqual(t, gap, retryAfter*9/10,
-							"%s: a payload was sent again %s after a 429 with Retry-After: %s", c.s, gap, retryAfter)
-					}
+		told := 0
+		for _, seq := range st.PerPayload() {
+			for i := 0; i+1 < len(seq); i++ {
+				if seq[i].Status == http.StatusTooManyRequests {
+					told++
+					gap := seq[i+1].At.Sub(seq[i].At)
+					require.GreaterOrEqual(t, gap, retryAfter*9/10,
+						"%s: a payload was sent again %s after a 429 with Retry-After: %s", c.s, gap, retryAfter)
 				}
 			}
-			require.NotZero(t, told, "%s: no payload was retried after a 429", c.s)
 		}
+		require.NotZero(t, told, "%s: no payload was retried after a 429", c.s)
 
 		// Backing off: during the 503 storm no payload is tried more often than an exponential
 		// backoff from the exporter's initial interval to its maximum allows (a fixed interval
