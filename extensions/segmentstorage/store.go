@@ -355,6 +355,16 @@ func (s *store) Delete(ctx context.Context, key string) error {
 	return s.Batch(ctx, storage.DeleteOperation(key))
 }
 
+// givenKey marks a context under which Batch takes the values of its Sets (GiveValues).
+type givenKey struct{}
+
+// GiveValues returns a context under which a client's Batch takes the values of its Sets as its
+// own: the caller neither reads nor changes them once Batch returns, so the read cache keeps
+// them as they are rather than a copy. A caller that reuses its buffers must not use it.
+func GiveValues(ctx context.Context) context.Context {
+	return context.WithValue(ctx, givenKey{}, true)
+}
+
 // Batch runs ops in order, atomically: their Sets and Deletes are one record, written with one
 // write(2), and each Get sees the writes before it.
 func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
@@ -366,19 +376,20 @@ func (s *store) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	if s.closed {
 		return errClosed
 	}
-	return s.batch(ops)
+	return s.batch(ops, ctx.Value(givenKey{}) != nil)
 }
 
-// batch runs ops as Batch does; s.mu is held.
-func (s *store) batch(ops []*storage.Operation) error {
-	// Values the cache takes are slices of the record, which is then not reused: it gets a
-	// buffer of its own.
+// batch runs ops as Batch does, given saying whether their values are the store's (GiveValues);
+// s.mu is held.
+func (s *store) batch(ops []*storage.Operation, given bool) error {
+	// Values the cache takes are slices of the record, unless they were given, and a record
+	// the cache points into is not reused: it gets a buffer of its own.
 	caching, size := false, headerSize
 	room := s.opts.cacheSize - s.cached
 	for _, op := range ops {
 		if op != nil && op.Type == storage.Set {
 			size += maxSetSize(op.Key, op.Value)
-			if cacheable(len(op.Value), room) {
+			if !given && cacheable(len(op.Value), room) {
 				caching = true
 				room -= len(op.Value)
 			}
@@ -437,8 +448,12 @@ func (s *store) batch(ops []*storage.Operation) error {
 			s.uncache(op.Key)
 			n := len(op.Value)
 			s.put(op.Key, entry{seg: seg, off: at + int64(offs[i]), n: n})
-			if caching && cacheable(n, s.opts.cacheSize-s.cached) {
-				s.cache[op.Key] = rec[offs[i] : offs[i]+n : offs[i]+n]
+			if (given || caching) && cacheable(n, s.opts.cacheSize-s.cached) {
+				v := op.Value
+				if !given {
+					v = rec[offs[i]:]
+				}
+				s.cache[op.Key] = v[:n:n]
 				s.cached += n
 			}
 		case storage.Delete:
@@ -498,7 +513,7 @@ func (s *store) Walk(ctx context.Context, fn storage.WalkFunc) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := s.batch(ops); err != nil {
+	if err := s.batch(ops, false); err != nil {
 		return fmt.Errorf("segment_storage: walk: applying the operations: %w", err)
 	}
 	return nil

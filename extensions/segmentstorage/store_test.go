@@ -536,3 +536,23 @@ func TestReadCache(t *testing.T) {
 	require.Equal(t, value("d", 4<<10), op.Value)
 	require.Zero(t, s.cached)
 }
+
+// TestGivenValues checks that under GiveValues the read cache keeps the caller's value itself
+// (no copy: a change after Batch shows, which a caller of GiveValues promises not to make),
+// that the file holds what was written, and that the record buffer is kept for the next write.
+func TestGivenValues(t *testing.T) {
+	s, _ := openTestStore(t, t.TempDir(), nil)
+	given := value("given", 8<<10)
+	require.NoError(t, s.Batch(GiveValues(context.Background()), storage.SetOperation("k", given), storage.SetOperation("small", value("small", 100))))
+	require.Equal(t, 8<<10, s.cached)
+	require.NotZero(t, cap(s.buf), "the record buffer is kept: the cache does not point into it")
+	onDisk, err := s.read("k")
+	require.NoError(t, err)
+	require.Equal(t, value("given", 8<<10), onDisk)
+
+	got, err := s.Get(context.Background(), "k")
+	require.NoError(t, err)
+	require.Same(t, &given[0], &got[0], "the cache hands back the given value, not a copy")
+	require.Equal(t, len(given), cap(got), "a cached value cannot be appended to in place")
+	require.Zero(t, s.cached)
+}

@@ -26,6 +26,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+
+	"github.com/lookoutdev/lookout/extensions/segmentstorage"
 )
 
 // QueueOnDisk reports whether a sending queue is enabled and kept on disk (storage is set).
@@ -53,7 +55,7 @@ func NewTraces(ctx context.Context, set exporter.Settings, cfg *otlpexporter.Con
 		return nil, errors.New("otlp_grpc traces: the encoded queue needs a sending queue on disk, batched without max_size or partitions")
 	}
 	e := &grpcExporter{cfg: cfg, set: set}
-	return xexporterhelper.NewTracesRequest(ctx, set, e.convert, e.push,
+	exp, err := xexporterhelper.NewTracesRequest(ctx, set, e.convert, e.push,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(cfg.TimeoutConfig),
 		exporterhelper.WithRetry(cfg.RetryConfig),
@@ -62,6 +64,19 @@ func NewTraces(ctx context.Context, set exporter.Settings, cfg *otlpexporter.Con
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithAttrs(endpointAttributes(cfg.ClientConfig.Endpoint)...),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return givingTraces{exp}, nil
+}
+
+// givingTraces gives segment_storage the buffer of each request it queues (GiveValues), to
+// keep in its read cache instead of a copy: newRequest encodes every request into a buffer of
+// its own, which the persistent queue stores as it is (queueEncoding) and then drops.
+type givingTraces struct{ exporter.Traces }
+
+func (g givingTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	return g.Traces.ConsumeTraces(segmentstorage.GiveValues(ctx), td)
 }
 
 // exportMethod is OTLP's trace export RPC.
