@@ -553,12 +553,11 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 		bounds := d.bounds
 		ms := millis(pt.Timestamp())
 		stale := pt.Flags().NoRecordedValue()
-		val := func(v float64) float64 { return orStale(v, stale) }
 		if pt.HasSum() {
-			buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
+			buf = appendSeries(buf, d.sum, orStale(pt.Sum(), stale), ms, nil)
 			cut(len(buf))
 		}
-		buf = appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil)
+		buf = appendSeries(buf, d.count, orStale(float64(pt.Count()), stale), ms, nil)
 		cut(len(buf))
 		// Each exemplar goes to the first bucket whose bound is at least its value.
 		exs := pt.Exemplars()
@@ -580,7 +579,7 @@ func (t *translator) appendHistograms(buf []byte, src *source, name string, pts 
 				ex = t.appendExemplars(t.scratch[:0], exs, func(x float64) bool { return x <= bound && !(x <= lower) })
 				t.scratch = ex
 			}
-			buf = appendSeries(buf, d.buckets[b], val(v), ms, ex)
+			buf = appendSeries(buf, d.buckets[b], orStale(v, stale), ms, ex)
 			cut(len(buf))
 		}
 	}
@@ -613,13 +612,12 @@ func (t *translator) appendSummaries(buf []byte, src *source, name string, pts p
 		d := s.dist
 		ms := millis(pt.Timestamp())
 		stale := pt.Flags().NoRecordedValue()
-		val := func(v float64) float64 { return orStale(v, stale) }
-		buf = appendSeries(buf, d.sum, val(pt.Sum()), ms, nil)
+		buf = appendSeries(buf, d.sum, orStale(pt.Sum(), stale), ms, nil)
 		cut(len(buf))
-		buf = appendSeries(buf, d.count, val(float64(pt.Count())), ms, nil)
+		buf = appendSeries(buf, d.count, orStale(float64(pt.Count()), stale), ms, nil)
 		cut(len(buf))
 		for q := 0; q < qs.Len(); q++ {
-			buf = appendSeries(buf, d.buckets[q], val(qs.At(q).Value()), ms, nil)
+			buf = appendSeries(buf, d.buckets[q], orStale(qs.At(q).Value(), stale), ms, nil)
 			cut(len(buf))
 		}
 	}
