@@ -451,3 +451,39 @@ func TestTranslateSameNameOtherType(t *testing.T) {
 		}
 	}
 }
+
+// A summary point flagged as having no recorded value (its target went away) is stale markers
+// in its sum, count and every quantile, as contrib writes them.
+func TestTranslateStaleSummary(t *testing.T) {
+	md := pmetric.NewMetrics()
+	s := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	s.SetName("gc_duration_seconds")
+	live := s.SetEmptySummary().DataPoints().AppendEmpty()
+	live.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0)))
+	live.SetCount(4)
+	live.SetSum(0.5)
+	for _, q := range []float64{0, 0.5, 1} {
+		qv := live.QuantileValues().AppendEmpty()
+		qv.SetQuantile(q)
+		qv.SetValue(q / 10)
+	}
+	stale := s.Summary().DataPoints().AppendEmpty()
+	live.CopyTo(stale)
+	stale.SetTimestamp(live.Timestamp() + 1e9)
+	stale.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+
+	tr, err := newTranslator(agentConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contrib(t, agentConfig(), md)
+	got, _ := ours(t, tr, md)
+	if len(got) != 5 || len(got) != len(want) {
+		t.Errorf("%d series, contrib %d, want 5 (sum, count, three quantiles)", len(got), len(want))
+	}
+	for k, v := range want {
+		if !slices.Equal(got[k], v) {
+			t.Errorf("series {%s}: got %v, contrib %v", k, got[k], v)
+		}
+	}
+}
